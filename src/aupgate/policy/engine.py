@@ -1,0 +1,287 @@
+"""The Cedar adapter: evaluates a pack's policies for one principal, purpose and set of categories.
+
+Fail-closed rules (see DESIGN.md and reference/policy-and-audit.md A1.5): policies, schema and the
+registry's entities are parsed once into handles; a pack whose policies do not validate against its
+schema does not load; an unknown category or purpose is answered with an error, never sent to
+Cedar; and any evaluation error reported by Cedar makes that category's verdict a denial.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import cedarpy
+
+from aupgate.decision import (
+    GENERAL,
+    CategoryVerdict,
+    OrgSnapshot,
+    PackRef,
+    Principal,
+    Rule,
+)
+from aupgate.policy.pack import Pack, PackError
+
+NS = "Aup"
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyInfo:
+    """What the pack says about one policy: its `@id`, effect and `@citation`."""
+
+    policy_id: str
+    effect: Literal["permit", "forbid"]
+    citation: str
+    actions: tuple[str, ...] | None  # None: the policy applies to every action
+
+
+def parse_policy_infos(policies_text: str) -> dict[str, PolicyInfo]:
+    """Map Cedar's positional ids (policy0 ...) to each policy's annotations and scope."""
+    try:
+        parsed = json.loads(cedarpy.policies_to_json_str(policies_text))
+    except Exception as exc:  # cedarpy raises plain exceptions for parse errors
+        raise PackError(f"policies.cedar does not parse: {_first_line(exc)}") from None
+    infos: dict[str, PolicyInfo] = {}
+    for position, body in parsed.get("staticPolicies", {}).items():
+        annotations = body.get("annotations", {})
+        action = body.get("action", {})
+        actions: tuple[str, ...] | None
+        if action.get("op") == "==":
+            actions = (action["entity"]["id"],)
+        elif action.get("op") == "in" and "entities" in action:
+            actions = tuple(e["id"] for e in action["entities"])
+        elif action.get("op") == "in":
+            actions = (action["entity"]["id"],)
+        else:
+            actions = None
+        infos[position] = PolicyInfo(
+            policy_id=annotations.get("id", position),
+            effect="permit" if body["effect"] == "permit" else "forbid",
+            citation=annotations.get("citation", ""),
+            actions=actions,
+        )
+    return infos
+
+
+class EntityStore:
+    """A parsed Cedar entity handle for a set of organisations, valid for a window of time.
+
+    Exception membership depends on the clock (grants expire), so the store knows the first
+    instant at which it would change and is not used past it.
+    """
+
+    def __init__(
+        self,
+        handle: cedarpy.Entities,
+        snapshots: Mapping[str, OrgSnapshot],
+        valid_from: datetime,
+        valid_until: datetime | None,
+    ) -> None:
+        self.handle = handle
+        self.snapshots = dict(snapshots)
+        self.valid_from = valid_from
+        self.valid_until = valid_until
+
+    def serves(self, org: OrgSnapshot, now: datetime) -> bool:
+        """True if this store holds exactly `org` and is valid at `now`."""
+        if now < self.valid_from or (self.valid_until is not None and now >= self.valid_until):
+            return False
+        return self.snapshots.get(org.id) == org
+
+
+class CedarEngine:
+    """A pack's Cedar policies, schema and rules, parsed once; implements `PolicyEvaluator`."""
+
+    def __init__(self, pack: Pack) -> None:
+        self.pack = pack
+        try:
+            self._schema = cedarpy.Schema.from_str(pack.schema_text)
+        except Exception as exc:
+            raise PackError(
+                f"pack {pack.name}: schema does not parse: {_first_line(exc)}"
+            ) from None
+        result = cedarpy.validate_policies(pack.policies_text, self._schema)
+        if not result.validation_passed:
+            first = result.errors[0]
+            raise PackError(
+                f"pack {pack.name}: policy {first.policy_id} fails validation: {first.error}"
+            )
+        try:
+            self._policies = cedarpy.PolicySet.from_str(pack.policies_text)
+        except Exception as exc:
+            raise PackError(
+                f"pack {pack.name}: policies do not parse: {_first_line(exc)}"
+            ) from None
+        self.policy_infos = parse_policy_infos(pack.policies_text)
+        self._thresholds = {c.id: (c.review_from, c.deny_from) for c in pack.categories}
+        self._actions = frozenset((*pack.category_ids, GENERAL))
+        self._purposes = frozenset(pack.purposes)
+        self._contexts = {p: json.dumps({"purpose": p}) for p in pack.purposes}
+        self._ref = PackRef(name=pack.name, version=pack.version, sha256=pack.sha256)
+        self._store: EntityStore | None = None
+
+    @property
+    def ref(self) -> PackRef:
+        return self._ref
+
+    def thresholds(self) -> Mapping[str, tuple[float, float]]:
+        return self._thresholds
+
+    # -- entities -------------------------------------------------------------------------
+
+    def entities_json(self, orgs: Iterable[OrgSnapshot], now: datetime) -> list[dict[str, Any]]:
+        """Cedar entities for `orgs` as of `now`, with their countries, groups and exceptions."""
+        orgs = list(orgs)
+        groups_of: dict[str, list[str]] = {}
+        for group, members in self.pack.country_groups.items():
+            for country in members:
+                groups_of.setdefault(country, []).append(group)
+        entities: list[dict[str, Any]] = [
+            _entity("CountryGroup", group) for group in self.pack.country_groups
+        ]
+        entities += [_entity("Exception", name) for name in self.pack.exceptions]
+        for country in sorted({o.country for o in orgs}):
+            entities.append(
+                _entity(
+                    "Country",
+                    country,
+                    parents=[("CountryGroup", g) for g in groups_of.get(country, [])],
+                )
+            )
+        for org in orgs:
+            exceptions = sorted(org.active_exceptions(now) & self.pack.exceptions.keys())
+            entities.append(
+                _entity(
+                    "Organization",
+                    org.id,
+                    attrs={
+                        "country": {"__entity": {"type": f"{NS}::Country", "id": org.country}},
+                        "sector": org.sector,
+                        "vetted": org.vetted,
+                        "screening": org.screening,
+                    },
+                    parents=[("Exception", e) for e in exceptions],
+                )
+            )
+        return entities
+
+    def build_store(self, orgs: Iterable[OrgSnapshot], now: datetime) -> EntityStore:
+        """Parse the entities of many organisations once (reload when the registry changes)."""
+        orgs = list(orgs)
+        handle = self._parse_entities(self.entities_json(orgs, now))
+        changes = [
+            t
+            for org in orgs
+            for g in org.grants
+            for t in (g.valid_from, g.expires)
+            if t is not None and t > now
+        ]
+        return EntityStore(handle, {o.id: o for o in orgs}, now, min(changes, default=None))
+
+    def use_store(self, store: EntityStore | None) -> None:
+        """Serve decisions for the organisations in `store` from its pre-parsed handle."""
+        self._store = store
+
+    def _parse_entities(self, entities: list[dict[str, Any]]) -> cedarpy.Entities:
+        try:
+            return cedarpy.Entities.from_json_str(json.dumps(entities), schema=self._schema)
+        except Exception as exc:
+            raise PackError(f"entities rejected by the schema: {_first_line(exc)}") from None
+
+    # -- evaluation -----------------------------------------------------------------------
+
+    def evaluate(
+        self,
+        principal: Principal,
+        purpose: str,
+        model: str,
+        categories: Sequence[str],
+        now: datetime,
+    ) -> list[CategoryVerdict]:
+        """One verdict per category; errors (never exceptions) for anything Cedar cannot judge."""
+        org = principal.org
+        if purpose not in self._purposes:
+            return [
+                _error(c, f"purpose {purpose!r} is not allowed by pack {self.pack.name}")
+                for c in categories
+            ]
+        store = self._store
+        if store is not None and store.serves(org, now):
+            entities = store.handle
+        else:
+            # Not in the shared store (or it is stale): judge this exact snapshot on its own.
+            try:
+                entities = self._parse_entities(self.entities_json([org], now))
+            except PackError as exc:
+                return [_error(c, str(exc)) for c in categories]
+
+        verdicts: dict[str, CategoryVerdict] = {}
+        requests = []
+        for category in categories:
+            if category not in self._actions:
+                verdicts[category] = _error(
+                    category, f"category {category!r} is not in pack {self.pack.name}"
+                )
+                continue
+            requests.append(
+                {
+                    "principal": {"type": f"{NS}::Organization", "id": org.id},
+                    "action": {"type": f"{NS}::Action", "id": category},
+                    "resource": {"type": f"{NS}::Model", "id": model},
+                    "context": self._contexts[purpose],
+                    "correlation_id": category,
+                }
+            )
+        if requests:
+            results = cedarpy.is_authorized_batch(
+                requests, self._policies, entities, schema=self._schema
+            )
+            for request, result in zip(requests, results, strict=True):
+                category = request["correlation_id"]
+                assert isinstance(category, str)
+                verdicts[category] = self._verdict(category, result)
+        return [verdicts[c] for c in categories]
+
+    def _verdict(self, category: str, result: cedarpy.AuthzResult) -> CategoryVerdict:
+        errors = tuple(str(e) for e in result.diagnostics.errors)
+        if result.decision not in (cedarpy.Decision.Allow, cedarpy.Decision.Deny):
+            errors += (f"no decision from the policy engine: {result.decision}",)
+        rules = tuple(
+            self._rule(position, category) for position in sorted(result.diagnostics.reasons)
+        )
+        allowed = result.decision == cedarpy.Decision.Allow and not errors
+        return CategoryVerdict(category=category, allowed=allowed, rules=rules, errors=errors)
+
+    def _rule(self, position: str, category: str) -> Rule:
+        info = self.policy_infos.get(position)
+        if info is None:
+            return Rule(policy_id=position, effect="error", citation="", category=category)
+        return Rule(
+            policy_id=info.policy_id, effect=info.effect, citation=info.citation, category=category
+        )
+
+
+def _entity(
+    kind: str,
+    entity_id: str,
+    attrs: dict[str, Any] | None = None,
+    parents: Iterable[tuple[str, str]] = (),
+) -> dict[str, Any]:
+    return {
+        "uid": {"type": f"{NS}::{kind}", "id": entity_id},
+        "attrs": attrs or {},
+        "parents": [{"type": f"{NS}::{k}", "id": i} for k, i in parents],
+    }
+
+
+def _error(category: str, message: str) -> CategoryVerdict:
+    return CategoryVerdict(category=category, allowed=False, rules=(), errors=(message,))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
