@@ -1,3 +1,3 @@
-"""aupgate: enforce an open-weight model's acceptable-use policy, with scoped exceptions and proof."""
+"""aupgate: enforce an acceptable-use policy, with scoped exceptions and proof."""
 
 __version__ = "0.1.0"

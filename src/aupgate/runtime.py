@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cached_property
 
 from sqlalchemy import Engine
 
 from aupgate.config import Settings
+from aupgate.decision import Decision
+from aupgate.identity.registry import AdminEvent, Registry
+from aupgate.identity.screening import Screener
+from aupgate.pipeline import Pipeline
+from aupgate.policy.engine import CedarEngine
+from aupgate.policy.pack import Pack, load_pack
 from aupgate.store.db import migrate, open_engine
 
 
@@ -16,12 +23,50 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
+    @staticmethod
+    def now() -> datetime:
+        """The clock every part uses (UTC, timezone-aware)."""
+        return datetime.now(UTC)
+
     @cached_property
     def engine(self) -> Engine:
         """The store, migrated to the current schema."""
         engine = open_engine(self.settings.database)
         migrate(engine)
         return engine
+
+    @cached_property
+    def pack(self) -> Pack:
+        """The active policy pack (settings.pack)."""
+        return load_pack(self.settings.pack)
+
+    @cached_property
+    def policy(self) -> CedarEngine:
+        """The active pack's policies, parsed and validated once."""
+        return CedarEngine(self.pack)
+
+    @cached_property
+    def registry(self) -> Registry:
+        return Registry(self.engine, record=self.record_admin)
+
+    @cached_property
+    def screener(self) -> Screener | None:
+        """A matcher over every loaded denied-party list (None before any list is loaded)."""
+        entries = self.registry.screening_entries()
+        if not entries:
+            return None
+        return Screener(entries, threshold=self.settings.screening_threshold)
+
+    @cached_property
+    def pipeline(self) -> Pipeline:
+        """Decide-and-record for the CLI, the decision API and the gateway."""
+        return Pipeline(self.policy, self.record_decision, self.now)
+
+    def record_admin(self, event: AdminEvent) -> None:
+        """Where administrative changes are recorded before they commit."""
+
+    def record_decision(self, decision: Decision) -> None:
+        """Where decisions are recorded before anyone sees them."""
 
     def close(self) -> None:
         """Release what was opened (safe to call when nothing was)."""

@@ -3,33 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
+from aupgate.cli import decide, policy, registry, screen
 from aupgate.config import load_settings
 from aupgate.errors import AupgateError
 from aupgate.runtime import Runtime
 
 
-class UserError(click.ClickException):
-    """An AupgateError shown as one line on stderr, with its own exit code."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-    def show(self, file: object = None) -> None:
-        click.echo(f"error: {self.message}", err=True)
-
-
 class _Group(TyperGroup):
-    def invoke(self, ctx: click.Context) -> object:
+    """Shows an AupgateError as one line on stderr and exits with its code: no traceback."""
+
+    def invoke(self, ctx: Any) -> Any:  # click's Context, which typer vendors privately
         try:
             return super().invoke(ctx)
         except AupgateError as exc:
-            raise UserError(str(exc), exc.exit_code) from None
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
 
 
 app = typer.Typer(
@@ -55,6 +48,20 @@ def _root(
     runtime = Runtime(settings)
     ctx.obj = runtime
     ctx.call_on_close(runtime.close)
+
+
+for _module in (registry, screen, policy, decide):
+    _module.register(app)
+
+
+@app.command("demo")
+def demo_command(
+    home: Path | None = typer.Option(None, "--into", help="Keep the demo's data here."),
+) -> None:
+    """Run the 2024 case end to end in a temporary home and print the decisions."""
+    from aupgate.demo import main as run
+
+    run(home)
 
 
 def main() -> None:

@@ -220,7 +220,8 @@ class CedarEngine:
                 return [_error(c, str(exc)) for c in categories]
 
         verdicts: dict[str, CategoryVerdict] = {}
-        requests = []
+        requests: list[dict[str, object]] = []
+        asked: list[str] = []
         for category in categories:
             if category not in self._actions:
                 verdicts[category] = _error(
@@ -233,17 +234,15 @@ class CedarEngine:
                     "action": {"type": f"{NS}::Action", "id": category},
                     "resource": {"type": f"{NS}::Model", "id": model},
                     "context": self._contexts[purpose],
-                    "correlation_id": category,
                 }
             )
+            asked.append(category)
         if requests:
             results = cedarpy.is_authorized_batch(
                 requests, self._policies, entities, schema=self._schema
             )
-            for request, result in zip(requests, results, strict=True):
-                category = request["correlation_id"]
-                assert isinstance(category, str)
-                verdicts[category] = self._verdict(category, result)
+            for name, result in zip(asked, results, strict=True):
+                verdicts[name] = self._verdict(name, result)
         return [verdicts[c] for c in categories]
 
     def _verdict(self, category: str, result: cedarpy.AuthzResult) -> CategoryVerdict:

@@ -49,8 +49,8 @@ def check_engine(engine: CedarEngine) -> list[Problem]:
         if info.actions is not None:
             covered.update(info.actions)
     ids = [c.id for c in pack.categories]
-    for category in sorted({c for c in ids if ids.count(c) > 1}):
-        problems.append(Problem("taxonomy.toml", f"category {category!r} is defined twice"))
+    for repeated in sorted({c for c in ids if ids.count(c) > 1}):
+        problems.append(Problem("taxonomy.toml", f"category {repeated!r} is defined twice"))
     for category in pack.categories:
         if category.id not in covered:
             problems.append(

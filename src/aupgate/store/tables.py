@@ -102,6 +102,8 @@ class ScreeningEntry(Base):
     entry_id: Mapped[str] = mapped_column(String(80))
     name: Mapped[str] = mapped_column(String(500))
     aliases: Mapped[list[str]] = mapped_column(JSON)
+    # Short forms (acronyms) that only match exactly, never fuzzily.
+    weak_aliases: Mapped[list[str]] = mapped_column(JSON)
     entry_type: Mapped[str] = mapped_column(String(40))
     programs: Mapped[list[str]] = mapped_column(JSON)
 

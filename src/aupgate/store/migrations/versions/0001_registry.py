@@ -106,6 +106,7 @@ def upgrade() -> None:
         sa.Column("entry_id", sa.String(length=80), nullable=False),
         sa.Column("name", sa.String(length=500), nullable=False),
         sa.Column("aliases", sa.JSON(), nullable=False),
+        sa.Column("weak_aliases", sa.JSON(), nullable=False),
         sa.Column("entry_type", sa.String(length=40), nullable=False),
         sa.Column("programs", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(

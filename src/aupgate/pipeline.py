@@ -1,0 +1,63 @@
+"""One request through the core: look up who, check the declared purpose, decide, record.
+
+The CLI, the decision API and the gateway all come through here, so every verdict is made by
+`decide` and recorded the same way; if recording fails, the caller gets an error, not a verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from aupgate.decision import Classification, Decision, OrgSnapshot, Principal, UseRequest, decide
+from aupgate.errors import InvalidInputError
+from aupgate.ids import new_decision_id
+from aupgate.policy.engine import CedarEngine
+
+RecordDecision = Callable[[Decision], None]
+
+
+class Pipeline:
+    """Decides under the active pack and records every Decision before returning it."""
+
+    def __init__(
+        self,
+        policy: CedarEngine,
+        record: RecordDecision,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.policy = policy
+        self._record = record
+        self._clock = clock
+
+    def check_purpose(self, purpose: str) -> str:
+        if purpose not in self.policy.pack.purposes:
+            raise InvalidInputError(
+                f"unknown purpose {purpose!r} (pack {self.policy.pack.name} allows: "
+                f"{', '.join(self.policy.pack.purposes)})"
+            )
+        return purpose
+
+    def check_categories(self, categories: list[str]) -> list[str]:
+        known = set(self.policy.pack.category_ids)
+        for category in categories:
+            if category not in known:
+                raise InvalidInputError(
+                    f"unknown category {category!r} (see `aupgate policy show` for the taxonomy)"
+                )
+        return categories
+
+    def decide(
+        self,
+        org: OrgSnapshot,
+        purpose: str,
+        model: str,
+        classification: Classification,
+        key_id: str | None = None,
+    ) -> Decision:
+        """Decide and record; raises if the purpose is unknown or the record cannot be made."""
+        self.check_purpose(purpose)
+        request = UseRequest(Principal(org, key_id), purpose, model, classification)
+        decision = decide(request, self.policy, self._clock(), new_decision_id())
+        self._record(decision)
+        return decision
