@@ -200,6 +200,16 @@ class PolicyEvaluator(Protocol):
     ) -> list[CategoryVerdict]: ...
 
 
+class BatchPolicyEvaluator(PolicyEvaluator, Protocol):
+    """An evaluator that can judge many requests in one call."""
+
+    def evaluate_many(
+        self,
+        items: Sequence[tuple[Principal, str, str, Sequence[str]]],
+        now: datetime,
+    ) -> list[list[CategoryVerdict]]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """The one immutable record of a verdict: what was asked, by whom, and why the answer."""
@@ -244,17 +254,10 @@ class Decision:
         }
 
 
-def decide(
-    request: UseRequest, policy: PolicyEvaluator, now: datetime, decision_id: str
-) -> Decision:
-    """Make the verdict for one request under one policy pack.
-
-    A category counts when its score reaches the pack's review threshold; with none, the request
-    is judged as the `general` use. Every counted category must be permitted. If every denied
-    category scored inside the uncertainty band (below its deny threshold), the outcome is
-    `review` instead of `deny`. Any engine error denies: an error can never produce `allow`.
-    """
-    thresholds = policy.thresholds()
+def _considered(
+    request: UseRequest, thresholds: Mapping[str, tuple[float, float]]
+) -> tuple[list[str], set[str]]:
+    """The categories a request is judged on, and which of them scored in the uncertain band."""
     considered: list[str] = []
     uncertain: set[str] = set()
     for s in request.classification.scores:
@@ -267,9 +270,18 @@ def decide(
             considered.append(s.category)
             if s.score < deny_from:
                 uncertain.add(s.category)
-    considered = list(dict.fromkeys(considered)) or [GENERAL]
+    return list(dict.fromkeys(considered)) or [GENERAL], uncertain
 
-    verdicts = policy.evaluate(request.principal, request.purpose, request.model, considered, now)
+
+def _verdict(
+    request: UseRequest,
+    considered: list[str],
+    uncertain: set[str],
+    verdicts: Sequence[CategoryVerdict],
+    pack: PackRef,
+    now: datetime,
+    decision_id: str,
+) -> Decision:
     by_category = {v.category: v for v in verdicts}
     rules: list[Rule] = []
     errors: list[str] = []
@@ -307,7 +319,46 @@ def decide(
         classification=request.classification,
         considered=tuple(considered),
         rules=tuple(rules),
-        pack=policy.ref,
+        pack=pack,
         errors=tuple(errors),
         uncertain=tuple(sorted(uncertain & set(denied))),
     )
+
+
+def decide(
+    request: UseRequest, policy: PolicyEvaluator, now: datetime, decision_id: str
+) -> Decision:
+    """Make the verdict for one request under one policy pack.
+
+    A category counts when its score reaches the pack's review threshold; with none, the request
+    is judged as the `general` use. Every counted category must be permitted. If every denied
+    category scored inside the uncertainty band (below its deny threshold), the outcome is
+    `review` instead of `deny`. Any engine error denies: an error can never produce `allow`.
+    """
+    considered, uncertain = _considered(request, policy.thresholds())
+    verdicts = policy.evaluate(request.principal, request.purpose, request.model, considered, now)
+    return _verdict(request, considered, uncertain, verdicts, policy.ref, now, decision_id)
+
+
+def decide_many(
+    requests: Sequence[UseRequest],
+    policy: BatchPolicyEvaluator,
+    now: datetime,
+    decision_ids: Sequence[str],
+) -> list[Decision]:
+    """`decide` for many requests with one call into the engine (same verdicts, less overhead)."""
+    thresholds = policy.thresholds()
+    prepared = [_considered(r, thresholds) for r in requests]
+    all_verdicts = policy.evaluate_many(
+        [
+            (r.principal, r.purpose, r.model, considered)
+            for r, (considered, _) in zip(requests, prepared, strict=True)
+        ],
+        now,
+    )
+    return [
+        _verdict(r, considered, uncertain, verdicts, policy.ref, now, decision_id)
+        for r, (considered, uncertain), verdicts, decision_id in zip(
+            requests, prepared, all_verdicts, decision_ids, strict=True
+        )
+    ]

@@ -14,7 +14,8 @@ from aupgate.errors import InvalidInputError
 from aupgate.ids import new_decision_id
 from aupgate.policy.engine import CedarEngine
 
-RecordDecision = Callable[[Decision], None]
+# Records a decision with the prompt it was about (None when categories were declared).
+RecordDecision = Callable[[Decision, str | None], None]
 
 
 class Pipeline:
@@ -54,10 +55,11 @@ class Pipeline:
         model: str,
         classification: Classification,
         key_id: str | None = None,
+        prompt: str | None = None,
     ) -> Decision:
         """Decide and record; raises if the purpose is unknown or the record cannot be made."""
         self.check_purpose(purpose)
         request = UseRequest(Principal(org, key_id), purpose, model, classification)
         decision = decide(request, self.policy, self._clock(), new_decision_id())
-        self._record(decision)
+        self._record(decision, prompt)
         return decision

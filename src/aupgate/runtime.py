@@ -7,6 +7,9 @@ from functools import cached_property
 
 from sqlalchemy import Engine
 
+from aupgate.audit import AuditLog, admin_body, decision_body, open_audit_log
+from aupgate.classify.backend import Classifier
+from aupgate.classify.embedded import EmbeddedClassifier
 from aupgate.config import Settings
 from aupgate.decision import Decision
 from aupgate.identity.registry import AdminEvent, Registry
@@ -58,17 +61,35 @@ class Runtime:
         return Screener(entries, threshold=self.settings.screening_threshold)
 
     @cached_property
+    def audit(self) -> AuditLog:
+        """The transparency log (refuses to open if it does not extend its last checkpoint)."""
+        return open_audit_log(self.engine, self.settings)
+
+    @cached_property
+    def classifier(self) -> Classifier:
+        """The embedded use classifier shipped with the package."""
+        return EmbeddedClassifier.load()
+
+    @cached_property
     def pipeline(self) -> Pipeline:
         """Decide-and-record for the CLI, the decision API and the gateway."""
         return Pipeline(self.policy, self.record_decision, self.now)
 
     def record_admin(self, event: AdminEvent) -> None:
-        """Where administrative changes are recorded before they commit."""
+        """Record an administrative change; raises (and the change rolls back) if it cannot."""
+        self.audit.append(
+            "admin", admin_body(event.action, event.actor, event.subject, event.details)
+        )
 
-    def record_decision(self, decision: Decision) -> None:
-        """Where decisions are recorded before anyone sees them."""
+    def record_decision(self, decision: Decision, prompt: str | None) -> None:
+        """Record a decision, durably, before anyone sees it; raises if it cannot."""
+        digest = self.audit.prompt_digest(prompt) if prompt is not None else None
+        retained = prompt if self.pack.store_prompt else None
+        self.audit.append("decision", decision_body(decision.to_json(), digest), prompt=retained)
 
     def close(self) -> None:
         """Release what was opened (safe to call when nothing was)."""
+        if "audit" in self.__dict__:
+            self.audit.close()
         if "engine" in self.__dict__:
             self.engine.dispose()

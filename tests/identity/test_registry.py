@@ -38,7 +38,7 @@ def test_add_find_by_name_alias_and_id(registry: Registry, events: list[AdminEve
     assert org.country == "US" and org.vetted_by == "a" and org.vetted_at == NOW
     for ref in ("lockheed martin", "lmt", org.id):
         assert registry.get_org(ref).id == org.id
-    assert [e.action for e in events] == ["org.add"]
+    assert [e.action for e in events] == ["org.added"]
 
 
 @pytest.mark.parametrize(

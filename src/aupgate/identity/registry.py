@@ -1,7 +1,9 @@
 """The organisation registry: organisations, aliases, grants (exceptions), API keys, screening.
 
-Every change runs in one transaction and is handed to the `record` hook (the audit log) before
-it commits: if recording fails, the change is rolled back and nothing is lost or half-done.
+Every change is validated, then handed to the `record` hook (the audit log) before anything is
+written, then committed in one transaction. If recording fails, nothing changes. If the commit
+fails after recording, a `change.failed` entry says so. (Recording first also keeps SQLite's
+single writer free for the log while the change waits.)
 """
 
 from __future__ import annotations
@@ -81,18 +83,32 @@ class Registry:
     """Reads and changes the registry; `record` receives every change before it commits."""
 
     def __init__(self, engine: Engine, record: RecordHook | None = None) -> None:
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # No autoflush: nothing is written before the change has been recorded.
+        self._sessions = sessionmaker(engine, expire_on_commit=False, autoflush=False)
         self._record = record
+        self._pending: list[AdminEvent] = []
 
     @contextmanager
     def _tx(self) -> Iterator[Session]:
         session = self._sessions()
+        recorded: list[AdminEvent] = []
+        self._pending = recorded
         try:
             yield session
             session.commit()
         except SQLAlchemyError as exc:
             session.rollback()
-            raise RegistryError(f"registry update failed: {_first_line(exc)}") from exc
+            message = _first_line(exc)
+            for event in recorded:
+                self._emit(
+                    AdminEvent(
+                        "change.failed",
+                        event.actor,
+                        event.subject,
+                        {"action": event.action, "error": message},
+                    )
+                )
+            raise RegistryError(f"registry update failed: {message}") from exc
         except BaseException:
             session.rollback()
             raise
@@ -100,8 +116,10 @@ class Registry:
             session.close()
 
     def _emit(self, event: AdminEvent) -> None:
+        """Record a change before it is written (call it before any statement that writes)."""
         if self._record is not None:
             self._record(event)
+            self._pending.append(event)
 
     # -- organisations ----------------------------------------------------------------------
 
@@ -160,10 +178,9 @@ class Registry:
             )
             org.aliases = [Alias(alias=a.strip()) for a in dict.fromkeys(aliases) if a.strip()]
             session.add(org)
-            session.flush()
             self._emit(
                 AdminEvent(
-                    "org.add",
+                    "org.added",
                     actor,
                     org.id,
                     {
@@ -222,8 +239,8 @@ class Registry:
             if not changes:
                 raise InvalidInputError("nothing to update: give at least one change")
             org.updated_at = now
-            session.flush()
-            self._emit(AdminEvent("org.update", actor, org.id, changes))
+            action = "org.vetted" if set(changes) == {"vetted"} else "org.updated"
+            self._emit(AdminEvent(action, actor, org.id, changes))
             org_id = org.id
         return self.get_org(org_id)
 
@@ -293,10 +310,9 @@ class Registry:
                 created_at=now,
             )
             session.add(grant)
-            session.flush()
             self._emit(
                 AdminEvent(
-                    "grant.issue",
+                    "grant.issued",
                     actor,
                     org.id,
                     {
@@ -320,9 +336,8 @@ class Registry:
             if grant.revoked_at is not None:
                 raise RegistryError(f"grant {grant_id} was already revoked on {grant.revoked_at}")
             grant.revoked_at, grant.revoked_by, grant.revoked_why = now, actor, why.strip()
-            session.flush()
             self._emit(
-                AdminEvent("grant.revoke", actor, grant.org_id, {"grant_id": grant_id, "why": why})
+                AdminEvent("grant.revoked", actor, grant.org_id, {"grant_id": grant_id, "why": why})
             )
         return grant
 
@@ -372,10 +387,9 @@ class Registry:
                 created_at=now,
             )
             session.add(key)
-            session.flush()
             self._emit(
                 AdminEvent(
-                    "key.create",
+                    "key.created",
                     actor,
                     org.id,
                     {
@@ -397,8 +411,7 @@ class Registry:
             if key.revoked_at is not None:
                 raise RegistryError(f"key {key_id} was already revoked")
             key.revoked_at, key.revoked_by, key.revoked_why = now, actor, why
-            session.flush()
-            self._emit(AdminEvent("key.revoke", actor, key.org_id, {"key_id": key_id, "why": why}))
+            self._emit(AdminEvent("key.revoked", actor, key.org_id, {"key_id": key_id, "why": why}))
         return key
 
     def list_keys(self, org_ref: str | None = None) -> list[ApiKey]:
@@ -436,6 +449,14 @@ class Registry:
         """Replace any stored list of the same name with the entries of `parsed`."""
         name, sha256, entries = parsed.list_name, parsed.sha256, parsed.entries
         with self._tx() as session:
+            self._emit(
+                AdminEvent(
+                    "screening.list_loaded",
+                    actor,
+                    name,
+                    {"source": source, "sha256": sha256, "entries": len(entries)},
+                )
+            )
             for old in session.scalars(select(ScreeningList).where(ScreeningList.name == name)):
                 session.execute(delete(ScreeningEntry).where(ScreeningEntry.list_id == old.id))
                 session.delete(old)
@@ -460,14 +481,6 @@ class Registry:
                     programs=list(e.programs),
                 )
                 for e in entries
-            )
-            self._emit(
-                AdminEvent(
-                    "screening.load",
-                    actor,
-                    name,
-                    {"source": source, "sha256": sha256, "entries": len(entries)},
-                )
             )
         return stored
 
@@ -502,10 +515,10 @@ class Registry:
         """Store new hits for an organisation and set its status (hits already cleared stay so)."""
         with self._tx() as session:
             org = self._find_org(session, org_id)
-            known = {
-                (h.list_name, h.entry_id): h
-                for h in session.scalars(select(ScreeningHit).where(ScreeningHit.org_id == org.id))
-            }
+            existing = list(
+                session.scalars(select(ScreeningHit).where(ScreeningHit.org_id == org.id))
+            )
+            known = {(h.list_name, h.entry_id) for h in existing}
             new = [
                 ScreeningHit(
                     org_id=org.id,
@@ -519,17 +532,13 @@ class Registry:
                 for m in matches
                 if (m.entry.list_name, m.entry.entry_id) not in known
             ]
-            session.add_all(new)
-            session.flush()
-            status = _screening_status(
-                session.scalars(select(ScreeningHit).where(ScreeningHit.org_id == org.id))
-            )
+            status = _screening_status([*existing, *new])
             if new or status != org.screening:
                 org.screening = status
                 org.updated_at = now
                 self._emit(
                     AdminEvent(
-                        "screening.hit" if new else "screening.status",
+                        "screening.hit_found" if new else "org.updated",
                         actor,
                         org.id,
                         {
@@ -547,6 +556,7 @@ class Registry:
                         },
                     )
                 )
+            session.add_all(new)
             org_ref = org.id
         return self.get_org(org_ref)
 
@@ -589,7 +599,7 @@ class Registry:
             org.updated_at = now
             self._emit(
                 AdminEvent(
-                    "screening.clear",
+                    "screening.hit_cleared",
                     actor,
                     org.id,
                     {"entries": [f"{h.list_name}:{h.entry_id}" for h in open_hits], "why": why},
@@ -617,8 +627,7 @@ class Registry:
             return [self._loaded(session, i) for i in sorted(ids)]
 
 
-def _screening_status(hits: Any) -> ScreeningStatus:
-    hits = list(hits)
+def _screening_status(hits: Sequence[ScreeningHit]) -> ScreeningStatus:
     if any(h.cleared_at is None for h in hits):
         return "hit"
     return "cleared" if hits else "clear"

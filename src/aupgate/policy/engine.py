@@ -203,47 +203,66 @@ class CedarEngine:
         now: datetime,
     ) -> list[CategoryVerdict]:
         """One verdict per category; errors (never exceptions) for anything Cedar cannot judge."""
-        org = principal.org
-        if purpose not in self._purposes:
-            return [
-                _error(c, f"purpose {purpose!r} is not allowed by pack {self.pack.name}")
-                for c in categories
-            ]
+        return self.evaluate_many([(principal, purpose, model, categories)], now)[0]
+
+    def evaluate_many(
+        self,
+        items: Sequence[tuple[Principal, str, str, Sequence[str]]],
+        now: datetime,
+    ) -> list[list[CategoryVerdict]]:
+        """Verdicts for many requests; those served by the shared store go to Cedar in one call."""
+        answers: list[dict[str, CategoryVerdict]] = [{} for _ in items]
+        shared: list[tuple[int, str, dict[str, object]]] = []
         store = self._store
-        if store is not None and store.serves(org, now):
-            entities = store.handle
-        else:
+        for index, (principal, purpose, model, categories) in enumerate(items):
+            org = principal.org
+            if purpose not in self._purposes:
+                message = f"purpose {purpose!r} is not allowed by pack {self.pack.name}"
+                answers[index] = {c: _error(c, message) for c in categories}
+                continue
+            own: list[tuple[int, str, dict[str, object]]] = []
+            for category in categories:
+                if category not in self._actions:
+                    answers[index][category] = _error(
+                        category, f"category {category!r} is not in pack {self.pack.name}"
+                    )
+                    continue
+                own.append((index, category, self._request(org.id, category, model, purpose)))
+            if store is not None and store.serves(org, now):
+                shared.extend(own)
+                continue
             # Not in the shared store (or it is stale): judge this exact snapshot on its own.
             try:
                 entities = self._parse_entities(self.entities_json([org], now))
             except PackError as exc:
-                return [_error(c, str(exc)) for c in categories]
-
-        verdicts: dict[str, CategoryVerdict] = {}
-        requests: list[dict[str, object]] = []
-        asked: list[str] = []
-        for category in categories:
-            if category not in self._actions:
-                verdicts[category] = _error(
-                    category, f"category {category!r} is not in pack {self.pack.name}"
-                )
+                answers[index].update({c: _error(c, str(exc)) for _, c, _ in own})
                 continue
-            requests.append(
-                {
-                    "principal": {"type": f"{NS}::Organization", "id": org.id},
-                    "action": {"type": f"{NS}::Action", "id": category},
-                    "resource": {"type": f"{NS}::Model", "id": model},
-                    "context": self._contexts[purpose],
-                }
-            )
-            asked.append(category)
-        if requests:
-            results = cedarpy.is_authorized_batch(
-                requests, self._policies, entities, schema=self._schema
-            )
-            for name, result in zip(asked, results, strict=True):
-                verdicts[name] = self._verdict(name, result)
-        return [verdicts[c] for c in categories]
+            self._authorize(own, entities, answers)
+        if shared and store is not None:
+            self._authorize(shared, store.handle, answers)
+        return [[a[c] for c in item[3]] for a, item in zip(answers, items, strict=True)]
+
+    def _request(self, org_id: str, category: str, model: str, purpose: str) -> dict[str, object]:
+        return {
+            "principal": {"type": f"{NS}::Organization", "id": org_id},
+            "action": {"type": f"{NS}::Action", "id": category},
+            "resource": {"type": f"{NS}::Model", "id": model},
+            "context": self._contexts[purpose],
+        }
+
+    def _authorize(
+        self,
+        requests: list[tuple[int, str, dict[str, object]]],
+        entities: cedarpy.Entities,
+        answers: list[dict[str, CategoryVerdict]],
+    ) -> None:
+        if not requests:
+            return
+        results = cedarpy.is_authorized_batch(
+            [r for _, _, r in requests], self._policies, entities, schema=self._schema
+        )
+        for (index, category, _), result in zip(requests, results, strict=True):
+            answers[index][category] = self._verdict(category, result)
 
     def _verdict(self, category: str, result: cedarpy.AuthzResult) -> CategoryVerdict:
         errors = tuple(str(e) for e in result.diagnostics.errors)
