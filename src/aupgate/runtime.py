@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
 from aupgate.audit import AuditLog, admin_body, decision_body, open_audit_log
-from aupgate.classify.backend import Classifier
-from aupgate.classify.embedded import EmbeddedClassifier
 from aupgate.config import Settings
 from aupgate.decision import Decision
 from aupgate.identity.registry import AdminEvent, Registry
@@ -18,6 +17,9 @@ from aupgate.pipeline import Pipeline
 from aupgate.policy.engine import CedarEngine
 from aupgate.policy.pack import Pack, load_pack
 from aupgate.store.db import migrate, open_engine
+
+if TYPE_CHECKING:
+    from aupgate.classify.backend import Classifier
 
 
 class Runtime:
@@ -68,6 +70,9 @@ class Runtime:
     @cached_property
     def classifier(self) -> Classifier:
         """The embedded use classifier shipped with the package."""
+        # Imported here: the model's dependencies are heavy, and most commands never classify.
+        from aupgate.classify.embedded import EmbeddedClassifier
+
         return EmbeddedClassifier.load()
 
     @cached_property

@@ -14,6 +14,7 @@ from rich.progress import Progress
 
 from aupgate.cli._output import JSON_OPTION, console, err_console, print_json, runtime, split_list
 from aupgate.decision import CategoryScore, Classification, Decision, OrgSnapshot
+from aupgate.classify.backend import InputError
 from aupgate.errors import AupgateError, InvalidInputError
 from aupgate.runtime import Runtime
 
@@ -24,6 +25,50 @@ EXIT_CODES = {"allow": EXIT_ALLOW, "deny": EXIT_DENY, "review": EXIT_REVIEW}
 
 def register(app: typer.Typer) -> None:
     app.command("decide")(decide_command)
+    app.command("check")(check_command)
+
+
+def check_command(
+    ctx: typer.Context,
+    text: str | None = typer.Argument(None, help="The prompt to classify and decide."),
+    org: str | None = typer.Option(None, "--org", help="Organisation name, alias or id."),
+    purpose: str | None = typer.Option(None, "--purpose", help="Declared purpose."),
+    model: str | None = typer.Option(None, "--model", help="Model name (default: settings)."),
+    input_file: Path | None = typer.Option(
+        None, "--input", help="JSONL requests: {id, org, purpose, text, model}."
+    ),
+    output_file: Path | None = typer.Option(None, "--output", help="JSONL decisions (batch)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Classify a prompt with the embedded classifier, then decide (exit codes as `decide`)."""
+    rt = runtime(ctx)
+    if input_file is not None:
+        if org or purpose or text:
+            raise InvalidInputError("--input cannot be combined with a text, --org or --purpose")
+        _batch(rt, input_file, output_file)
+        return
+    if not org or not purpose or text is None:
+        raise InvalidInputError("give a text, --org and --purpose (or --input FILE)")
+    decision = rt.pipeline.decide(
+        rt.registry.snapshot(org),
+        purpose,
+        model or rt.settings.default_model,
+        classify_text(rt, text),
+        prompt=text,
+    )
+    if as_json:
+        print_json(decision.to_json())
+    else:
+        show_decision(decision)
+    raise typer.Exit(EXIT_CODES[decision.outcome])
+
+
+def classify_text(rt: Runtime, text: str) -> Classification:
+    """The embedded classifier's scores; unclassifiable input is a precise error."""
+    try:
+        return rt.classifier.classify(text)
+    except InputError as exc:
+        raise InvalidInputError(f"cannot classify the text: {exc}") from None
 
 
 def decide_command(
@@ -116,17 +161,22 @@ def _field(record: dict[str, Any], name: str) -> str:
 
 
 def decide_record(rt: Runtime, record: Any, snapshots: dict[str, OrgSnapshot]) -> dict[str, Any]:
-    """Decide one batch record; errors become error records, never exceptions."""
+    """Decide one batch record (classifying its `text` if it has one); errors are raised as
+    AupgateError for the caller to turn into an error record."""
     if not isinstance(record, dict):
         raise InvalidInputError("each line must be a JSON object")
     org_ref = _field(record, "org")
     if org_ref not in snapshots:
         snapshots[org_ref] = rt.registry.snapshot(org_ref)
+    text = record.get("text")
+    if text is not None and not isinstance(text, str):
+        raise InvalidInputError("'text' must be a string")
     decision = rt.pipeline.decide(
         snapshots[org_ref],
         _field(record, "purpose"),
         record.get("model") or rt.settings.default_model,
-        _classification(rt, record),
+        classify_text(rt, text) if text is not None else _classification(rt, record),
+        prompt=text,
     )
     return decision.to_json()
 
