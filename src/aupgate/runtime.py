@@ -78,6 +78,10 @@ class Runtime:
     @cached_property
     def pipeline(self) -> Pipeline:
         """Decide-and-record for the CLI, the decision API and the gateway."""
+        # A change of the active pack is an administrative change: record it before deciding.
+        self.registry.note_active_pack(
+            self.pack.name, self.pack.sha256, actor=self.settings.actor, now=self.now()
+        )
         return Pipeline(self.policy, self.record_decision, self.now)
 
     def record_admin(self, event: AdminEvent) -> None:

@@ -28,6 +28,7 @@ from aupgate.identity.screening import ScreeningList as ParsedList
 from aupgate.store.tables import (
     Alias,
     ApiKey,
+    DeploymentState,
     Grant,
     Organization,
     ScreeningEntry,
@@ -440,6 +441,25 @@ class Registry:
                 allowed_purposes=tuple(key.allowed_purposes),
                 default_purpose=key.default_purpose,
             )
+
+    # -- deployment ---------------------------------------------------------------------------
+
+    def note_active_pack(self, name: str, sha256: str, *, actor: str, now: datetime) -> bool:
+        """Record (once) that a pack became the active one; True if it changed."""
+        with self._tx() as session:
+            state = session.get(DeploymentState, "active_pack")
+            current = f"{name} {sha256}"
+            if state is not None and state.value == current:
+                return False
+            previous = state.value if state else None
+            self._emit(
+                AdminEvent("pack.activated", actor, name, {"sha256": sha256, "previous": previous})
+            )
+            if state is None:
+                session.add(DeploymentState(key="active_pack", value=current, updated_at=now))
+            else:
+                state.value, state.updated_at = current, now
+        return True
 
     # -- screening --------------------------------------------------------------------------
 

@@ -124,3 +124,13 @@ class ScreeningHit(Base):
     cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cleared_by: Mapped[str | None] = mapped_column(String(200))
     cleared_why: Mapped[str | None] = mapped_column(Text)
+
+
+class DeploymentState(Base):
+    """Small facts about this deployment, e.g. which pack was last recorded as active."""
+
+    __tablename__ = "deployment_state"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

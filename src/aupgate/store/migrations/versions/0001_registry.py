@@ -20,6 +20,13 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table(
+        "deployment_state",
+        sa.Column("key", sa.String(length=80), nullable=False),
+        sa.Column("value", sa.Text(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("key"),
+    )
+    op.create_table(
         "organizations",
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("name", sa.String(length=300), nullable=False),
@@ -149,5 +156,6 @@ def downgrade() -> None:
         "org_aliases",
         "screening_lists",
         "organizations",
+        "deployment_state",
     ):
         op.drop_table(table)

@@ -1,0 +1,78 @@
+"""The composition root end to end: changes and decisions land in the audit log first."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aupgate.config import load_settings
+from aupgate.decision import Classification
+from aupgate.errors import AupgateError
+from aupgate.runtime import Runtime
+
+
+def entries(rt: Runtime) -> list[dict[str, Any]]:
+    return [json.loads(leaf) for _, leaf in rt.audit.tail(1000)]
+
+
+def make(home: Path, **overrides: str) -> Runtime:
+    return Runtime(load_settings(home=home).model_copy(update=overrides))
+
+
+def test_changes_and_decisions_are_logged_in_order(tmp_path: Path) -> None:
+    rt = make(tmp_path)
+    try:
+        now = rt.now()
+        rt.registry.add_org("Acme", "US", "commercial", actor="alice", now=now)
+        org = rt.registry.snapshot("Acme")
+        decision = rt.pipeline.decide(
+            org, "general", "llama", Classification.declared(["spam"]), prompt="buy now!!!"
+        )
+        logged = entries(rt)
+        kinds = [(e["type"], e["record"].get("action")) for e in logged]
+        assert kinds == [
+            ("admin", "org.added"),
+            ("admin", "pack.activated"),
+            ("decision", None),
+        ]
+        record = logged[-1]["record"]
+        assert record["decision_id"] == decision.decision_id
+        assert record["outcome"] == "deny"
+        assert record["pack"]["sha256"] == rt.pack.sha256
+        # The log holds a keyed digest of the prompt, never the prompt.
+        assert record["prompt_digest"] == rt.audit.prompt_digest("buy now!!!")
+        assert "buy now" not in json.dumps(logged)
+    finally:
+        rt.close()
+
+
+def test_changing_the_active_pack_is_recorded_once(tmp_path: Path) -> None:
+    for pack in ("llama-aup-2024-11", "llama-aup-2024-11", "llama-aup-2024-07"):
+        rt = make(tmp_path, pack=pack)
+        try:
+            rt.pipeline  # noqa: B018 - building the pipeline notes the active pack
+        finally:
+            rt.close()
+    rt = make(tmp_path)
+    try:
+        activated = [e["record"]["subject"] for e in entries(rt) if e["type"] == "admin"]
+        assert activated == ["llama-aup-2024-11", "llama-aup-2024-07"]
+    finally:
+        rt.close()
+
+
+def test_a_decision_that_cannot_be_recorded_is_not_returned(tmp_path: Path) -> None:
+    rt = make(tmp_path)
+    try:
+        rt.registry.add_org("Acme", "US", "commercial", actor="alice", now=rt.now())
+        org = rt.registry.snapshot("Acme")
+        pipeline = rt.pipeline
+        rt.audit.close(checkpoint=False)
+        with pytest.raises(AupgateError):
+            pipeline.decide(org, "general", "llama", Classification.declared([]))
+    finally:
+        rt.__dict__.pop("audit", None)
+        rt.close()
