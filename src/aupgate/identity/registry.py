@@ -493,6 +493,7 @@ class Registry:
             session.add_all(
                 ScreeningEntry(
                     list_id=stored.id,
+                    list_name=e.list_name,
                     entry_id=e.entry_id,
                     name=e.name,
                     aliases=list(e.aliases),
@@ -511,14 +512,9 @@ class Registry:
     def screening_entries(self) -> list[ListEntry]:
         """Every stored entry of every loaded list."""
         with self._sessions() as session:
-            rows = session.execute(
-                select(ScreeningList.name, ScreeningEntry).join(
-                    ScreeningEntry, ScreeningEntry.list_id == ScreeningList.id
-                )
-            )
             return [
                 ListEntry(
-                    list_name=list_name,
+                    list_name=e.list_name,
                     entry_id=e.entry_id,
                     name=e.name,
                     aliases=tuple(e.aliases),
@@ -526,7 +522,7 @@ class Registry:
                     programs=tuple(e.programs),
                     weak_aliases=tuple(e.weak_aliases),
                 )
-                for list_name, e in rows
+                for e in session.scalars(select(ScreeningEntry))
             ]
 
     def record_screening(

@@ -99,6 +99,8 @@ class ScreeningEntry(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     list_id: Mapped[int] = mapped_column(ForeignKey("screening_lists.id"), index=True)
+    # The list the entry is on: a combined file (the CSL) carries entries of many lists.
+    list_name: Mapped[str] = mapped_column(String(200))
     entry_id: Mapped[str] = mapped_column(String(80))
     name: Mapped[str] = mapped_column(String(500))
     aliases: Mapped[list[str]] = mapped_column(JSON)

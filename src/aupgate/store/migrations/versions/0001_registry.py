@@ -110,6 +110,7 @@ def upgrade() -> None:
         "screening_entries",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("list_id", sa.Integer(), nullable=False),
+        sa.Column("list_name", sa.String(length=200), nullable=False),
         sa.Column("entry_id", sa.String(length=80), nullable=False),
         sa.Column("name", sa.String(length=500), nullable=False),
         sa.Column("aliases", sa.JSON(), nullable=False),
