@@ -15,7 +15,8 @@ from rich.table import Table
 from aupgate.audit import AuditLog, open_audit_log
 from aupgate.audit.keys import audit_dir, generate_signer
 from aupgate.audit.merkle import leaf_hash
-from aupgate.audit.verify import verify_export
+from aupgate.audit.verify import verify_export, verify_inclusion_proof
+from aupgate.errors import InvalidInputError
 from aupgate.runtime import Runtime
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
@@ -137,6 +138,25 @@ def export(
     typer.echo(f"exported {final.size} entries to {directory}")
 
 
+def _vkey(key: str) -> str:
+    key_path = Path(key)
+    return key_path.read_text().strip() if key_path.is_file() else key
+
+
+@audit_app.command("verify-proof")
+def verify_proof(
+    proof_file: Path = typer.Argument(..., help="JSON from `aupgate audit prove`."),
+    key: str = typer.Option(..., "--key", help="Verifier key text, or a file holding it."),
+) -> None:
+    """Check an inclusion proof offline: signature, checkpoint and Merkle path."""
+    try:
+        data = json.loads(proof_file.read_text())
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(f"cannot read proof {proof_file}: {exc}") from None
+    proof = verify_inclusion_proof(data, _vkey(key))
+    typer.echo(f"OK: entry {proof.index} is in checkpoint {proof.checkpoint.size}")
+
+
 @audit_app.command()
 def verify(
     directory: Path = typer.Argument(..., help="An export directory."),
@@ -144,9 +164,7 @@ def verify(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Recompute and check everything in an export; exit 1 naming the first problem."""
-    key_path = Path(key)
-    vkey = key_path.read_text().strip() if key_path.is_file() else key
-    report = verify_export(directory, vkey)
+    report = verify_export(directory, _vkey(key))
     if as_json:
         _print_json(report.to_json())
     elif report.ok:

@@ -1,0 +1,1 @@
+"""Database side of the audit log: stored tree nodes and the append-only log itself."""
