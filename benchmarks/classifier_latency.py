@@ -1,0 +1,81 @@
+"""Embedded classifier latency on one thread: load time, artefact size, per-prompt latency as a
+function of length (16 to 4,096 MiniLM tokens), and batched throughput for short prompts.
+
+Run: python -m benchmarks.classifier_latency
+
+Targets (issue 3): p50 <= 5 ms and p99 <= 20 ms up to 64 tokens, >= 500 prompts/s batched,
+load <= 2 s, artefact <= 100 MB.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import random
+import time
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+from tokenizers import Tokenizer
+
+from aupgate.classify import artefact
+from aupgate.classify.embedded import EmbeddedClassifier
+
+LENGTHS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+SOURCE = (
+    "the garden opens at eight and volunteers water tomatoes while the radar crew reviews "
+    "the schedule for next week's convoy drills because history of the campaign shows how "
+    "reactor control rods and export licences were discussed by analysts in public reports"
+)
+
+
+def text_of_tokens(tokenizer: Tokenizer, n: int, rng: random.Random) -> str:
+    """A sentence-like text whose MiniLM tokenisation is about `n` tokens long."""
+    vocabulary = SOURCE.split()
+    words: list[str] = []
+    while len(tokenizer.encode(" ".join(words), add_special_tokens=False).ids) < n:
+        words.extend(rng.choice(vocabulary) for _ in range(max(1, (n - len(words)) // 2)))
+        if len(words) % 12 == 0:
+            words[-1] += "."
+    return " ".join(words)
+
+
+def main() -> None:
+    t0 = time.perf_counter()
+    classifier = EmbeddedClassifier.load()
+    load_s = time.perf_counter() - t0
+    size = sum(p.stat().st_size for p in artefact.DEFAULT_DIR.iterdir()) / 2**20
+    tokenizer = Tokenizer.from_file(str(artefact.DEFAULT_DIR / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    rng = random.Random(0)
+    table = Table(title=f"embedded: load {load_s:.2f} s, artefact {size:.1f} MiB, one thread")
+    for col in ("tokens", "p50 ms", "p99 ms", "calls"):
+        table.add_column(col)
+    for n in LENGTHS:
+        texts = [text_of_tokens(tokenizer, n, rng) for _ in range(10)]
+        calls = 200 if n <= 256 else 40 if n <= 1024 else 15
+        classifier.score_matrix(texts[:2])
+        times = []
+        for i in range(calls):
+            start = time.perf_counter()
+            classifier.score_matrix([texts[i % len(texts)]])
+            times.append((time.perf_counter() - start) * 1000)
+        table.add_row(str(n), f"{np.percentile(times, 50):.2f}", f"{np.percentile(times, 99):.2f}",
+                      str(calls))  # fmt: skip
+    short = [text_of_tokens(tokenizer, rng.randint(8, 64), rng) for _ in range(2048)]
+    start = time.perf_counter()
+    for i in range(0, len(short), 256):
+        classifier.score_matrix(short[i : i + 256])
+    per_s = len(short) / (time.perf_counter() - start)
+    console = Console()
+    console.print(table)
+    console.print(f"batched (256 per call, 8-64 tokens): {per_s:.0f} prompts/s")
+
+
+if __name__ == "__main__":
+    main()
