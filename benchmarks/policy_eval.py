@@ -72,8 +72,13 @@ def main() -> None:
     rng = random.Random(7)
     table = Table(title="Policy evaluation (llama-aup-2024-11, one core)", title_justify="left")
     for column in (
-        "orgs", "store build ms", "single p50 µs", "single p99 µs", "batch µs/decision",
-        "batch decisions/s", "uncached p50 µs",
+        "orgs",
+        "store build ms",
+        "single p50 µs",
+        "single p99 µs",
+        "batch µs/decision",
+        "batch decisions/s",
+        "uncached p50 µs",
     ):
         table.add_column(column, justify="right")
     for n in (10, 100, 1_000, 10_000):

@@ -37,6 +37,33 @@ class Settings(BaseSettings):
     audit_origin: str = "aupgate.local/audit"
     audit_checkpoint_every: int = Field(default=1000, ge=1)
     audit_checkpoint_seconds: float = Field(default=60.0, gt=0)
+    # AES-256 key (64 hex digits) for prompt text a pack's retention rule keeps; without it a
+    # pack that retains prompts refuses every request rather than store them in the clear.
+    audit_prompt_key: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    # -- gateway --
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1)
+    upstream_url: str | None = None  # None: `aupgate serve` starts the embedded SmolLM2 server
+    upstream_model: str | None = None  # rewrite `model` to this name when forwarding
+    upstream_timeout_s: float = Field(default=60.0, gt=0)
+    upstream_connect_timeout_s: float = Field(default=5.0, gt=0)
+    max_body_bytes: int = Field(default=1 << 20, ge=1)
+    max_messages: int = Field(default=256, ge=1)
+    rate_limit: str = "600/minute"  # per key or token subject; `limits` notation
+    redis_url: str | None = None  # rate-limit counters shared by workers and replicas
+    hold_back_tokens: int = Field(default=16, ge=1)  # streamed chunks held until checked
+    moderation_context_chars: int = Field(default=400, ge=0)
+    decide_service_keys: list[str] = Field(default_factory=list)  # may decide for any org
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_jwks_file: Path | None = None
+    oidc_org_claim: str = "org"
+    oidc_purposes_claim: str = "aup_purposes"
+    oidc_models_claim: str = "aup_models"
+    shutdown_grace_s: float = Field(default=30.0, ge=0)
+    auth_cache_s: float = Field(default=1.0, ge=0)  # reuse key/org lookups (revocation delay)
 
     @property
     def database(self) -> str:

@@ -43,7 +43,7 @@ ORGS = (
     DemoOrg("Natl. Univ. of Defence Technology", "CN", "academic", vetted=False, granted=False),
 )
 
-REQUESTS = (
+REQUESTS: tuple[tuple[str, str, list[str]], ...] = (
     ("Lockheed Martin", "national-security", ["military-warfare"]),
     ("Lockheed Martin", "marketing", ["military-warfare"]),
     ("Lockheed Martin", "national-security", ["malicious-code"]),
@@ -78,8 +78,8 @@ def _register(rt: Runtime, actor: str) -> None:
             rt.registry.store_screening_list(parsed, source=path.name, actor=actor, now=now)
     screener = rt.screener
     if screener is not None:
-        for org in rt.registry.list_orgs():
-            rt.registry.screen(org.id, screener, actor=actor, now=now)
+        for registered in rt.registry.list_orgs():
+            rt.registry.screen(registered.id, screener, actor=actor, now=now)
 
 
 def _cell(decision: Decision) -> str:

@@ -313,3 +313,29 @@ def test_policy_commands(cli: Cli) -> None:
         for c in ("military-warfare", "nuclear", "espionage", "export-controlled")
     }
     assert all("five-eyes" not in p for c in diff["changes"] for p in c["principals"])
+
+
+def test_admin_changes_and_decisions_are_in_the_audit_log(case_2024: Cli) -> None:
+    cli = case_2024
+    allowed = outcome(cli, "Lockheed Martin", "national-security", "military-warfare", 0)
+    assert "unknown organisation" in cli("decide", "--org", "Nobody", "--purpose", "x", code=2)
+    grants = cli.json("grant", "list", "--org", "Lockheed Martin")
+    assert isinstance(grants, list) and len(grants) == 1
+    cli("grant", "revoke", grants[0]["id"], "--by", "licensing office", "--why", "ended")
+    denied = outcome(cli, "Lockheed Martin", "national-security", "military-warfare", 1)
+
+    tail = [json.loads(line) for line in cli("audit", "tail", "--json", "-n", "50").splitlines()]
+    assert [e["index"] for e in tail] == list(range(len(tail)))
+    actions = [e["record"]["action"] for e in tail if e["type"] == "admin"]
+    assert actions.count("org.added") == 5 and actions.count("grant.issued") == 2
+    assert actions.count("grant.revoked") == 1 and actions.count("pack.activated") == 1
+    decisions = [(e["index"], e["record"]) for e in tail if e["type"] == "decision"]
+    assert [r["decision_id"] for _, r in decisions] == [
+        allowed["decision_id"],
+        denied["decision_id"],
+    ]
+    assert [r["outcome"] for _, r in decisions] == ["allow", "deny"]
+    revoked_at = next(e["index"] for e in tail if e["record"].get("action") == "grant.revoked")
+    assert decisions[0][0] < revoked_at < decisions[1][0]
+    shown = json.loads(cli("audit", "show", str(denied["decision_id"])))
+    assert shown["record"]["outcome"] == "deny"

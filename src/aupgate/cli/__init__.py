@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from aupgate.cli import decide, policy, registry, screen
+from aupgate.cli import audit, classify, decide, policy, registry, screen, serve
 from aupgate.config import load_settings
 from aupgate.errors import AupgateError
 from aupgate.runtime import Runtime
@@ -50,7 +50,7 @@ def _root(
     ctx.call_on_close(runtime.close)
 
 
-for _module in (registry, screen, policy, decide):
+for _module in (registry, screen, policy, decide, audit, classify, serve):
     _module.register(app)
 
 

@@ -12,9 +12,9 @@ import typer
 from rich.markup import escape
 from rich.progress import Progress
 
+from aupgate.classify.backend import InputError
 from aupgate.cli._output import JSON_OPTION, console, err_console, print_json, runtime, split_list
 from aupgate.decision import CategoryScore, Classification, Decision, OrgSnapshot
-from aupgate.classify.backend import InputError
 from aupgate.errors import AupgateError, InvalidInputError
 from aupgate.runtime import Runtime
 
