@@ -29,7 +29,13 @@ lint: setup
 test: lint
 	$(BIN)/pytest
 
-bench: setup
+# LiteLLM, the side-by-side reference of the gateway benchmark, in its own environment.
+LITELLM := benchmarks/out/litellm/bin/litellm
+$(LITELLM):
+	$(PYTHON) -m venv benchmarks/out/litellm
+	benchmarks/out/litellm/bin/pip install --quiet 'litellm[proxy]==1.108.7'
+
+bench: setup $(LITELLM)
 	$(BIN)/python -m benchmarks $(B)
 
 clean:

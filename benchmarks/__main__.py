@@ -1,7 +1,8 @@
 """Run every benchmark in turn (`make bench`), or only those named (`make bench B=audit_append`).
 
 The arguments here keep a full run near half an hour on 2 cores; each module documents the
-larger runs recorded in docs/benchmarks.md.
+larger runs recorded in docs/benchmarks.md. `make bench` installs LiteLLM, the gateway's
+side-by-side reference, into its own environment under benchmarks/out/ first.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ RUNS: dict[str, list[str]] = {
     "audit_append": [],
     "audit_verify": ["--sizes", "100000"],
     "audit_proofs": ["--max", "1000000", "--budget", "300"],
-    "gateway_overhead": ["--quick"],
+    "gateway_overhead": ["--quick", "--llama", "--litellm", "benchmarks/out/litellm/bin/litellm"],
 }
 
 

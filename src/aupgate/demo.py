@@ -7,6 +7,8 @@ Run with `aupgate demo` (or `make demo`); it works in a fresh temporary home unl
 from __future__ import annotations
 
 import tempfile
+import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +18,7 @@ from rich.table import Table
 
 from aupgate.config import load_settings
 from aupgate.decision import Classification, Decision
+from aupgate.errors import AupgateError
 from aupgate.identity.screening import load_screening_list
 from aupgate.runtime import Runtime
 
@@ -123,13 +126,100 @@ def run_demo(home: Path, console: Console) -> list[tuple[Decision, Decision]]:
         after.close()
 
 
+# (organisation, declared purpose, prompt) sent through the gateway with the `openai` client.
+PROMPTS = (
+    (
+        "Lockheed Martin",
+        "national-security",
+        "Plan the jamming of the enemy's air-defence radars for the opening hours of the campaign.",
+    ),
+    (
+        "Tiny Robotics Inc",
+        "general",
+        "Plan the jamming of the enemy's air-defence radars for the opening hours of the campaign.",
+    ),
+    (
+        "Tiny Robotics Inc",
+        "general",
+        "Write a short eulogy for my grandfather, a navy radio operator.",
+    ),
+)
+
+
+def run_gateway_demo(home: Path, console: Console) -> None:
+    """Serve the gateway over the embedded model and send PROMPTS with the official client."""
+    import openai
+    import uvicorn
+
+    from aupgate.gateway.app import create_app
+    from aupgate.gateway.upstream_process import upstream_url
+
+    settings = load_settings(home=home)
+    rt = Runtime(settings)
+    keys: dict[str, str] = {}
+    for name in dict.fromkeys(org for org, _, _ in PROMPTS):
+        _, secret = rt.registry.create_key(
+            name,
+            "demo",
+            actor="demo",
+            now=rt.now(),
+            allowed_models=[settings.default_model],
+            allowed_purposes=["general", "national-security"],
+        )
+        keys[name] = secret
+    with upstream_url(settings, console.print) as url:
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(rt, upstream_url=url, owns_runtime=True),
+                host="127.0.0.1",
+                port=0,
+                log_level="warning",
+            )
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            if not thread.is_alive():
+                raise AupgateError("the gateway did not start")
+            time.sleep(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        try:
+            for org, purpose, prompt in PROMPTS:
+                client = openai.OpenAI(
+                    base_url=f"http://127.0.0.1:{port}/v1",
+                    api_key=keys[org],
+                    default_headers={"X-AUP-Purpose": purpose},
+                )
+                console.print(f"\n[bold]{org}[/bold] ({purpose}): {prompt}")
+                try:
+                    reply = client.chat.completions.create(
+                        model="llama",
+                        messages=[{"role": "user", "content": prompt}],
+                        max_tokens=48,
+                    )
+                except openai.PermissionDeniedError as exc:
+                    error = exc.body if isinstance(exc.body, dict) else {}
+                    console.print(f"  [red]403 {error.get('code')}[/red]: {error.get('message')}")
+                    continue
+                choice = reply.choices[0]
+                answer = (choice.message.content or "").strip().replace("\n", " ")
+                console.print(f"  [green]200[/green] {choice.finish_reason}: {answer[:160]}")
+        finally:
+            server.should_exit = True
+            thread.join(timeout=30)
+    rt = Runtime(settings)
+    try:
+        console.print(f"\naudit log: {rt.audit.size} entries, last checkpoint signed on close")
+    finally:
+        rt.close()
+
+
 def main(home: Path | None = None) -> None:
     console = Console()
-    if home is not None:
-        run_demo(home, console)
-        return
     with tempfile.TemporaryDirectory(prefix="aupgate-demo-") as tmp:
-        run_demo(Path(tmp), console)
+        target = home or Path(tmp)
+        run_demo(target, console)
+        run_gateway_demo(target, console)
 
 
 if __name__ == "__main__":

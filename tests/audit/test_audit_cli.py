@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from aupgate.audit import admin_body, open_audit_log
+from aupgate.audit import admin_body, open_audit_log, refusal_body
 from aupgate.cli import app
 from aupgate.config import load_settings
+from aupgate.ids import new_decision_id
 from aupgate.runtime import Runtime
 
 Run = Callable[..., str]
@@ -21,7 +22,7 @@ Run = Callable[..., str]
 def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
     monkeypatch.setenv("AUPGATE_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("AUPGATE_AUDIT_ORIGIN", "cli.test/audit")
-    runner = CliRunner()
+    runner = CliRunner(env={"COLUMNS": "200"})  # Rich tables unwrapped
 
     def invoke(*args: str, code: int = 0) -> str:
         result = runner.invoke(app, ["audit", *args])
@@ -70,3 +71,26 @@ def test_cli_round_trip(run: Run, tmp_path: Path) -> None:
     entries.write_bytes(entries.read_bytes().replace(b"key-3", b"key-X"))
     failed = run("verify", str(out), "--key", str(key_file), "--json", code=1)
     assert json.loads(failed)["problems"][0]["index"] == 3
+
+
+def test_a_missing_signing_key_is_never_silently_replaced(run: Run, tmp_path: Path) -> None:
+    vkey = run("keygen").splitlines()[0]
+    run("checkpoint")
+    key_dir = tmp_path / "home" / "audit"
+    (key_dir / "checkpoint.key").rename(tmp_path / "moved.key")
+    assert "signing key" in run("tail", code=2) and "missing" in run("tail", code=2)
+    assert not (key_dir / "checkpoint.key").exists()
+    assert (key_dir / "checkpoint.vkey").read_text().strip() == vkey
+    (tmp_path / "moved.key").rename(key_dir / "checkpoint.key")
+    run("tail")
+    (key_dir / "checkpoint.vkey").write_text(vkey.replace("+", "-") + "\n")
+    assert "is not the verifier key" in run("tail", code=2)
+
+
+def test_tail_summarises_refusals(run: Run) -> None:
+    runtime = Runtime(load_settings())
+    context = {"route": "/v1/chat/completions", "org": "Tiny Robotics", "key_id": "k1"}
+    body = refusal_body(new_decision_id(), "classifier", "ClassifyError", context, None)
+    runtime.audit.append("refusal", body)
+    runtime.close()
+    assert "refused Tiny Robotics at classifier: ClassifyError" in run("tail", "--count", "1")

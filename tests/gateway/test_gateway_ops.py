@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import uuid
@@ -190,7 +191,11 @@ def test_classifier_failure_refuses_and_records_a_refusal(tmp_path: Any, upstrea
     assert r.json()["error"]["code"] == "aup_classifier_unavailable"
     assert "model file" not in r.text  # no internals
     assert upstream.bodies == []
-    assert any(b'"type":"refusal"' in leaf and b"classifier" in leaf for leaf in leaves)
+    refusals = [e["record"] for e in map(json.loads, leaves) if e["type"] == "refusal"]
+    assert len(refusals) == 1
+    assert refusals[0]["outcome"] == "refused" and refusals[0]["stage"] == "classifier"
+    assert refusals[0]["context"]["route"] == "/v1/chat/completions"
+    assert refusals[0]["context"]["key_id"] is not None
     assert ready.status_code == 200  # identity loads; the failure shows per request
 
 

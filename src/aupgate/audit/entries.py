@@ -109,8 +109,8 @@ def refusal_body(
     context: Mapping[str, Any],
     prompt_digest: str | None,
 ) -> dict[str, Any]:
-    """The record of a request refused because a stage failed (authentication, screening,
-    classification, policy engine, upstream ...) before a Decision could be made."""
+    """The record of a request refused because a part failed (the classifier, the decision
+    record, output moderation ...) so that no Decision could be made or kept."""
     if not stage or not reason:
         raise InvalidInputError("a refusal record needs the failing stage and a reason")
     return {

@@ -40,6 +40,13 @@ def _create_exclusive(path: Path, text: str) -> bool:
         tmp.unlink(missing_ok=True)
 
 
+def _replace(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically: readers see the old file or the whole new one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text().strip()
@@ -53,22 +60,33 @@ def generate_signer(home: Path, name: str) -> Signer:
     key_path = audit_dir(home) / SIGNER_FILE
     if not _create_exclusive(key_path, signer.skey + "\n"):
         raise AuditError(f"an audit signing key already exists at {key_path}; not replacing it")
-    (audit_dir(home) / VERIFIER_FILE).write_text(signer.verifier.vkey + "\n")
+    _replace(audit_dir(home) / VERIFIER_FILE, signer.verifier.vkey + "\n")
     return signer
 
 
 def load_signer(home: Path, name: str) -> Signer:
-    """The checkpoint signing key, created on first use."""
+    """The checkpoint signing key, created on first use.
+
+    A missing signing key beside an existing verifier key is an error, never a reason to make
+    a new one: a new key cannot sign the existing history, and would replace the published one.
+    """
     key_path = audit_dir(home) / SIGNER_FILE
+    vkey_path = audit_dir(home) / VERIFIER_FILE
     if not key_path.exists():
+        if vkey_path.exists():
+            raise AuditError(
+                f"the audit signing key {key_path} is missing but its verifier key exists; "
+                "restore the signing key (a new one cannot sign the existing history)"
+            )
         try:
             return generate_signer(home, name)
         except AuditError:
             pass  # another process created it first: use theirs
     signer = Signer.from_skey(_read(key_path))
-    vkey_path = audit_dir(home) / VERIFIER_FILE
     if not vkey_path.exists():
-        vkey_path.write_text(signer.verifier.vkey + "\n")
+        _replace(vkey_path, signer.verifier.vkey + "\n")
+    elif _read(vkey_path) != signer.verifier.vkey:
+        raise AuditError(f"{vkey_path} is not the verifier key of {key_path}")
     return signer
 
 

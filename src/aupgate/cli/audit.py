@@ -44,7 +44,10 @@ def _entry_json(index: int, data: bytes) -> dict[str, Any]:
 def _summary(record: dict[str, Any]) -> str:
     if "action" in record:
         return f"{record['action']} {record['subject']} by {record['actor']}"
-    org = record.get("org", {}).get("id", "?")
+    if record.get("outcome") == "refused":
+        org = record.get("context", {}).get("org") or "?"
+        return f"refused {org} at {record.get('stage', '?')}: {record.get('reason', '?')}"
+    org = (record.get("org") or {}).get("id", "?")
     return f"{record.get('outcome', '?')} {org} {record.get('model', '')}".strip()
 
 

