@@ -129,3 +129,15 @@ def test_missing_pack_file_is_named(tmp_path: Path) -> None:
     (pack / "schema.cedarschema").unlink()
     with pytest.raises(PackError, match=r"missing schema\.cedarschema"):
         load_pack(pack)
+
+
+def test_requests_that_would_not_match_the_schema_refuse_the_pack(tmp_path: Path) -> None:
+    # The policies still validate, but no request the engine builds carries `urgent`: Cedar
+    # would answer NoDecision for every one of them, so the pack must not load at all.
+    pack_dir = copy_pack(tmp_path)
+    schema = pack_dir / "schema.cedarschema"
+    schema.write_text(
+        schema.read_text().replace("{ purpose: String }", "{ purpose: String, urgent: Bool }")
+    )
+    with pytest.raises(PackError, match="does not match the schema"):
+        CedarEngine(load_pack(str(pack_dir)))
