@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -147,3 +148,35 @@ class FakeUpstream:
         finally:
             if not finished:
                 self.streams_cut += 1
+
+
+class StreamReader:
+    """Reads one streamed chat completion in a background thread, once the upstream streams."""
+
+    def __init__(self, base_url: str, key: str, upstream: FakeUpstream) -> None:
+        self.received: list[bytes] = []
+        self._args = (base_url, key)
+        self._upstream = upstream
+        self._thread = threading.Thread(target=self._consume)
+
+    def _consume(self) -> None:
+        base_url, key = self._args
+        body = {"model": "llama", "stream": True, "messages": [{"role": "user", "content": "go"}]}
+        with httpx.stream(
+            "POST",
+            f"{base_url}/v1/chat/completions",
+            json=body,
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+        ) as r:
+            self.received.extend(r.iter_bytes())
+
+    def start_and_wait_for_upstream(self) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while self._upstream.streams_started == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def join(self) -> bytes:
+        self._thread.join(timeout=30)
+        return b"".join(self.received)

@@ -96,9 +96,8 @@ def test_client_disconnect_cancels_the_upstream_and_the_decision_stays_logged(en
 
 
 def test_shutdown_finishes_in_flight_streams(tmp_path: Any, upstream: Any) -> None:
-    import threading
 
-    from fake_upstream import ServerThread
+    from fake_upstream import ServerThread, StreamReader
 
     from aupgate.gateway.app import create_app
     from conftest import KeywordClassifier, make_runtime, register
@@ -106,36 +105,16 @@ def test_shutdown_finishes_in_flight_streams(tmp_path: Any, upstream: Any) -> No
     upstream.answer = " ".join(f"w{i}" for i in range(40))
     upstream.delay_s = 0.03
     runtime = make_runtime(tmp_path, upstream_url=upstream.url)
-    received: list[bytes] = []
     try:
         keys = register(runtime)
         server = ServerThread(create_app(runtime, classifier=KeywordClassifier()))
         with server:
-            body = {
-                "model": "llama",
-                "stream": True,
-                "messages": [{"role": "user", "content": "go"}],
-            }
-
-            def consume() -> None:
-                with httpx.stream(
-                    "POST",
-                    f"{server.url}/v1/chat/completions",
-                    json=body,
-                    headers={"Authorization": f"Bearer {keys.startup}"},
-                    timeout=30,
-                ) as r:
-                    received.extend(r.iter_bytes())
-
-            reader = threading.Thread(target=consume)
-            reader.start()
-            while upstream.streams_started == 0:
-                time.sleep(0.01)
+            reader = StreamReader(server.url, keys.startup, upstream)
+            reader.start_and_wait_for_upstream()
             server.server.should_exit = True  # what SIGTERM does
-            reader.join(timeout=30)
+            body_bytes = reader.join()
     finally:
         runtime.close()
-    body_bytes = b"".join(received)
     assert b"w39" in body_bytes
     assert body_bytes.rstrip().endswith(b"data: [DONE]")
     assert upstream.streams_cut == 0

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from fake_upstream import free_port
+from fake_upstream import StreamReader, free_port
 
 from conftest import make_runtime, register, require_embedded_classifier
 
@@ -113,28 +112,11 @@ def test_sigterm_lets_an_in_flight_stream_finish(tmp_path: Path, upstream: Any, 
     upstream.answer = " ".join(f"w{i}" for i in range(40))
     upstream.delay_s = 0.05  # a two-second answer
     process, url = _start(tmp_path, upstream.url, workers=1)
-    received: list[bytes] = []
-
-    def consume() -> None:
-        body = {"model": "llama", "stream": True, "messages": [{"role": "user", "content": "go"}]}
-        with httpx.stream(
-            "POST",
-            f"{url}/v1/chat/completions",
-            json=body,
-            headers={"Authorization": f"Bearer {keys.startup}"},
-            timeout=30,
-        ) as r:
-            received.extend(r.iter_bytes())
-
-    reader = threading.Thread(target=consume)
-    reader.start()
-    deadline = time.monotonic() + 10
-    while upstream.streams_started == 0 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    reader = StreamReader(url, keys.startup, upstream)
+    reader.start_and_wait_for_upstream()
     process.send_signal(signal.SIGTERM)
-    reader.join(timeout=30)
+    body = reader.join()
     code = process.wait(timeout=30)
-    body = b"".join(received)
     assert b"w39" in body
     assert body.rstrip().endswith(b"data: [DONE]")
     assert code == 0

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, delete, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -35,6 +35,8 @@ from aupgate.store.tables import (
     ScreeningHit,
     ScreeningList,
 )
+
+Owned = TypeVar("Owned", Grant, ApiKey)
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,10 +345,14 @@ class Registry:
         return grant
 
     def list_grants(self, org_ref: str | None = None) -> list[Grant]:
+        return self._list_owned(Grant, org_ref)
+
+    def _list_owned(self, row: type[Owned], org_ref: str | None) -> list[Owned]:
+        """Grants or keys, oldest first, of one organisation or of all."""
         with self._sessions() as session:
-            query = select(Grant).order_by(Grant.created_at).options(selectinload(Grant.org))
+            query = select(row).order_by(row.created_at).options(selectinload(row.org))
             if org_ref:
-                query = query.where(Grant.org_id == self._find_org(session, org_ref).id)
+                query = query.where(row.org_id == self._find_org(session, org_ref).id)
             return list(session.scalars(query))
 
     # -- API keys ---------------------------------------------------------------------------
@@ -416,11 +422,7 @@ class Registry:
         return key
 
     def list_keys(self, org_ref: str | None = None) -> list[ApiKey]:
-        with self._sessions() as session:
-            query = select(ApiKey).order_by(ApiKey.created_at).options(selectinload(ApiKey.org))
-            if org_ref:
-                query = query.where(ApiKey.org_id == self._find_org(session, org_ref).id)
-            return list(session.scalars(query))
+        return self._list_owned(ApiKey, org_ref)
 
     def authenticate(self, secret: str, now: datetime) -> KeyInfo:
         """Check a presented token; the same error for every failure reveals nothing."""
