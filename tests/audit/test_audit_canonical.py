@@ -18,6 +18,7 @@ scalars = (
     | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.floats(min_value=1e-4, max_value=1.0)
+    | st.integers(min_value=-(2**60), max_value=2**60).map(float)  # integral floats: 0.0 -> 0
     | st.text()
 )
 json_values = st.recursive(
@@ -41,7 +42,21 @@ def test_same_bytes_as_rfc8785(value: Any) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    [1.0, 1e-7, 0.00001, 1e16, 1e21, 123456789.125, -0.5, {"\U0001f600": 1, "\ufb01": 2}],
+    [
+        0.0,
+        -0.0,
+        1.0,
+        2.0**53 - 1,
+        2.0**53,
+        2.0**60 + 2**9,
+        1e-7,
+        0.00001,
+        1e16,
+        1e21,
+        123456789.125,
+        -0.5,
+        {"\U0001f600": 1, "\ufb01": 2},
+    ],
 )
 def test_edge_numbers_and_keys(value: Any) -> None:
     assert canonical({"x": value}) == rfc8785.dumps({"x": value})
