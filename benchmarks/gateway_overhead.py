@@ -122,8 +122,9 @@ async def run(targets: list[Target], concurrency: int, per_client: int) -> dict[
                 t = targets[(k + i) % len(targets)]  # alternate: direct, gateway, ...
                 try:
                     results[t.name].append(await _one(client, t))
-                except httpx.HTTPError:
-                    errors[t.name] = errors.get(t.name, 0) + 1
+                except httpx.HTTPError as exc:  # transport errors; a non-200 status raises
+                    key = f"{t.name}: {type(exc).__name__}"
+                    errors[key] = errors.get(key, 0) + 1
 
         start = time.perf_counter()
         await asyncio.gather(*(worker(k) for k in range(concurrency)))
