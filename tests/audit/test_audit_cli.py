@@ -83,6 +83,10 @@ def test_a_missing_signing_key_is_never_silently_replaced(run: Run, tmp_path: Pa
     assert (key_dir / "checkpoint.vkey").read_text().strip() == vkey
     (tmp_path / "moved.key").rename(key_dir / "checkpoint.key")
     run("tail")
+    (key_dir / "prompt-hmac.key").rename(tmp_path / "moved-hmac.key")
+    assert "prompt digest secret" in run("tail", code=2)
+    assert not (key_dir / "prompt-hmac.key").exists()
+    (tmp_path / "moved-hmac.key").rename(key_dir / "prompt-hmac.key")
     (key_dir / "checkpoint.vkey").write_text(vkey.replace("+", "-") + "\n")
     assert "is not the verifier key" in run("tail", code=2)
 

@@ -33,11 +33,12 @@ def open_audit_log(engine: Engine, settings: Settings) -> AuditLog:
     `settings.audit_prompt_key` enables storing encrypted prompt text.
     """
     prompt_key = settings.audit_prompt_key
+    hmac_secret = load_hmac_secret(settings.home)  # before the signer: see load_hmac_secret
     log = AuditLog(
         engine,
         load_signer(settings.home, settings.audit_origin),
         settings.audit_origin,
-        load_hmac_secret(settings.home),
+        hmac_secret,
         checkpoint_every=settings.audit_checkpoint_every,
         checkpoint_seconds=settings.audit_checkpoint_seconds,
         prompt_key=bytes.fromhex(prompt_key) if prompt_key else None,

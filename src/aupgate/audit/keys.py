@@ -91,8 +91,17 @@ def load_signer(home: Path, name: str) -> Signer:
 
 
 def load_hmac_secret(home: Path) -> bytes:
-    """The per-deployment secret for prompt digests, created on first use."""
+    """The per-deployment secret for prompt digests, created on first use.
+
+    Load it before the signer: once a verifier key exists the deployment has a history whose
+    digests only this secret reproduces, so a missing secret is an error, not a fresh start.
+    """
     path = audit_dir(home) / HMAC_FILE
+    if not path.exists() and (audit_dir(home) / VERIFIER_FILE).exists():
+        raise AuditError(
+            f"the prompt digest secret {path} is missing but the log has a signing key; "
+            "restore it (a new secret would not reproduce the recorded digests)"
+        )
     _create_exclusive(path, secrets.token_hex(32) + "\n")
     secret = bytes.fromhex(_read(path))
     if len(secret) < 32:

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from aupgate.audit import AuditLog, open_audit_log
-from aupgate.audit.keys import audit_dir, generate_signer
+from aupgate.audit.keys import audit_dir, generate_signer, load_hmac_secret
 from aupgate.audit.merkle import leaf_hash
 from aupgate.audit.verify import verify_export, verify_inclusion_proof
 from aupgate.errors import InvalidInputError
@@ -62,6 +62,7 @@ def keygen(
 ) -> None:
     """Create the checkpoint signing key and print its public (verifier) key."""
     runtime: Runtime = ctx.obj
+    load_hmac_secret(runtime.settings.home)  # the deployment's secrets start together
     signer = generate_signer(runtime.settings.home, name or runtime.settings.audit_origin)
     typer.echo(signer.verifier.vkey)
     typer.echo(f"private key: {audit_dir(runtime.settings.home) / 'checkpoint.key'}", err=True)
