@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,8 @@ import pytest
 
 from aupgate.config import load_settings
 from aupgate.decision import Classification
-from aupgate.errors import AupgateError
+from aupgate.errors import AupgateError, InvalidInputError
+from aupgate.policy.pack import resolve_pack_path
 from aupgate.runtime import Runtime
 
 
@@ -76,3 +78,44 @@ def test_a_decision_that_cannot_be_recorded_is_not_returned(tmp_path: Path) -> N
     finally:
         rt.__dict__.pop("audit", None)
         rt.close()
+
+
+def retaining_pack(tmp_path: Path) -> str:
+    """A copy of the 2024-11 pack whose retention rule keeps prompt text."""
+    target = tmp_path / "retaining-pack"
+    shutil.copytree(resolve_pack_path("llama-aup-2024-11"), target)
+    meta = target / "pack.toml"
+    meta.write_text(meta.read_text().replace("store_prompt = false", "store_prompt = true"))
+    return str(target)
+
+
+def test_retained_prompts_are_sealed_and_need_the_key(tmp_path: Path) -> None:
+    pack = retaining_pack(tmp_path)
+    rt = make(tmp_path / "with-key", pack=pack, audit_prompt_key="ab" * 32)
+    try:
+        rt.registry.add_org("Acme", "US", "commercial", actor="alice", now=rt.now())
+        org = rt.registry.snapshot("Acme")
+        decision = rt.pipeline.decide(
+            org, "general", "llama", Classification.declared([]), prompt="hello there"
+        )
+        assert rt.audit.reveal_prompt(decision.decision_id) == "hello there"
+        assert "hello there" not in json.dumps(entries(rt))
+    finally:
+        rt.close()
+    rt = make(tmp_path / "no-key", pack=pack)
+    try:
+        rt.registry.add_org("Acme", "US", "commercial", actor="alice", now=rt.now())
+        org = rt.registry.snapshot("Acme")
+        with pytest.raises(AupgateError, match="no prompt encryption key"):
+            rt.pipeline.decide(org, "general", "llama", Classification.declared([]), prompt="hi")
+        assert [e["type"] for e in entries(rt)] == ["admin", "admin"]
+    finally:
+        rt.close()
+
+
+def test_a_malformed_prompt_key_is_a_precise_settings_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUPGATE_AUDIT_PROMPT_KEY", "not-hex")
+    with pytest.raises(InvalidInputError, match="audit_prompt_key"):
+        load_settings(home=tmp_path)
