@@ -1,7 +1,7 @@
 """Experiment: fine-tune all-MiniLM-L6-v2 end to end as the use classifier, alone and as a
 second stage behind the shipped linear model. A measurement, not a shipped component.
 
-    HF_HUB_OFFLINE=1 VENV/bin/python -m benchmarks.classifier_finetune      # ~15-25 min, 2 cores
+    HF_HUB_OFFLINE=1 VENV/bin/python -m benchmarks.classifier_finetune      # ~10 min on 2 cores
 
 torch, transformers and onnxruntime are benchmark-time dependencies only (imported inside the
 functions below), installed in a venv of their own, never the project's:
@@ -211,7 +211,7 @@ def train_model(
             optimiser.step()
             scheduler.step()
             optimiser.zero_grad()
-            running += float(loss)
+            running += loss.item()
             step += 1
             if step % 50 == 0:
                 log.print(
@@ -409,6 +409,7 @@ def rows_for(
     out = []
     for point, thr in operating_points(dev_scores, dev).items():
         q = quality(test_scores, test, CATEGORIES, thr)
+        qd = quality(dev_scores, dev, CATEGORIES, thr)
         qa = quality(alpaca_scores, alpaca, CATEGORIES, thr)
         prf = q["prohibited_vs_benign"]
         look = q["benign_lookalike_fpr"]
@@ -425,6 +426,9 @@ def rows_for(
                 "recall_2_1": q["family_2_1_recall"]["recall"],
                 "fpr_alpaca": qa["benign_lookalike_fpr"]["alpaca"]["fpr"],
                 "ece": q["ece"],
+                "dev_f1": qd["prohibited_vs_benign"]["f1"],
+                "dev_fpr_written": qd["benign_lookalike_fpr"]["written"]["fpr"],
+                "dev_recall_2_1": qd["family_2_1_recall"]["recall"],
                 "stage2_test": None if stage2 is None else round(stage2[0], 3),
                 "stage2_alpaca": None if stage2 is None else round(stage2[1], 3),
             }
@@ -445,6 +449,7 @@ def print_table(rows: list[dict[str, Any]], title: str) -> None:
         "FPR Alpaca",
         "ECE",
         "stage 2: test / Alpaca",
+        "dev F1 / FPR wr. / 2.1",
     ]
     for col in cols:
         table.add_column(col)
@@ -463,8 +468,9 @@ def print_table(rows: list[dict[str, Any]], title: str) -> None:
             f"{r['fpr_alpaca']:.3f}",
             f"{r['ece']:.4f}",
             stage2,
+            f"{r['dev_f1']:.3f} / {r['dev_fpr_written']:.3f} / {r['dev_recall_2_1']:.3f}",
         )
-    Console(width=200).print(table)
+    Console(width=240).print(table)
 
 
 def main() -> None:
