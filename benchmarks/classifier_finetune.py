@@ -64,10 +64,11 @@ from aupgate.classify.embedded import EmbeddedClassifier
 from aupgate.classify.evaluate import best_threshold_at_fpr
 from aupgate.classify.model import Array, Calibration
 from aupgate.classify.normalize import normalize
-from aupgate.classify.report import MILITARY_FILES, quality
+from aupgate.classify.report import quality
 from aupgate.classify.taxonomy import BENIGN, CATEGORIES, PROHIBITED
 from aupgate.classify.train import fit_calibration
 from aupgate.classify.windows import windows
+from benchmarks.classifier_candidates import _masks
 
 MAX_FPR = 0.05
 WRITTEN_WEIGHT = 3.0
@@ -77,15 +78,6 @@ DEFAULT_BAND = (0.2, 0.8)
 BAND_LO = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3)
 BAND_HI = (0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 RawScorer = Callable[[Sequence[str]], Array]
-
-
-def _masks(rows: Sequence[Example]) -> dict[str, np.ndarray]:
-    src = np.array([e.source for e in rows]).astype(str)
-    benign = np.array([e.label == BENIGN for e in rows])
-    return {
-        "written": benign & np.char.startswith(src, "written"),
-        "military": benign & np.isin(src, MILITARY_FILES),
-    }
 
 
 def _targets(rows: Sequence[Example]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
