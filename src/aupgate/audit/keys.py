@@ -22,10 +22,15 @@ def audit_dir(home: Path) -> Path:
     return home / "audit"
 
 
+def _temp_beside(path: Path) -> Path:
+    """A private name in the same directory, so a link or rename into place is atomic."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+
+
 def _create_exclusive(path: Path, text: str) -> bool:
     """Write `text` to `path` unless it exists; True if this call created it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    tmp = _temp_beside(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "w") as f:
@@ -42,7 +47,7 @@ def _create_exclusive(path: Path, text: str) -> bool:
 
 def _replace(path: Path, text: str) -> None:
     """Write `text` to `path` atomically: readers see the old file or the whole new one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    tmp = _temp_beside(path)
     tmp.write_text(text)
     os.replace(tmp, path)
 

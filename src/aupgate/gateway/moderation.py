@@ -17,7 +17,7 @@ from typing import Any
 from aupgate.classify.backend import Classifier
 from aupgate.decision import CategoryScore, Classification, Decision
 from aupgate.gateway.errors import decision_summary
-from aupgate.gateway.sse import Event
+from aupgate.gateway.sse import Event, choices_text
 
 # Text the classifier refuses (NUL, U+FFFD from a multi-byte character split by the model
 # server) is blanked: it carries no meaning, and a refusal to classify would fail the stream.
@@ -168,12 +168,4 @@ def filter_response(body: dict[str, Any], decision: Decision | None) -> dict[str
 
 def response_text(body: Mapping[str, Any]) -> str:
     """The generated text of a non-streaming chat or completion answer."""
-    parts = []
-    for choice in body.get("choices") or ():
-        if not isinstance(choice, dict):
-            continue
-        message = choice.get("message")
-        content = message.get("content") if isinstance(message, dict) else choice.get("text")
-        if isinstance(content, str):
-            parts.append(content)
-    return "\n".join(parts)
+    return choices_text(body, "message", "\n")

@@ -198,22 +198,20 @@ class OpenAIRoutes:
                     for raw in hold.add(event):
                         yield raw
                     if hold.due:
-                        stop = await self._check(hold, judge, template)
-                        if stop is not None:
-                            yield stop
-                            return
-                        for raw in hold.release():
+                        out, stopped = await self._release_checked(hold, judge, template)
+                        for raw in out:
                             yield raw
+                        if stopped:
+                            return
             for event in parser.close():
                 if not event.done:
                     hold.add(event)
             if hold.holding:
-                stop = await self._check(hold, judge, template)
-                if stop is not None:
-                    yield stop
-                    return
-                for raw in hold.release():
+                out, stopped = await self._release_checked(hold, judge, template)
+                for raw in out:
                     yield raw
+                if stopped:
+                    return
             yield sse.DONE
         except UpstreamFailure as exc:
             # Held, unchecked text is dropped; the caller learns the stream failed.
@@ -231,13 +229,14 @@ class OpenAIRoutes:
             with anyio.CancelScope(shield=True):
                 await stack.aclose()
 
-    async def _check(
+    async def _release_checked(
         self, hold: HoldBack, judge: OutputJudge, template: dict[str, Any] | None
-    ) -> bytes | None:
-        """None if the held text may go out, else the closing bytes of a filtered stream."""
+    ) -> tuple[list[bytes], bool]:
+        """Check the held text: (the held events, False) if they may go out, else
+        ([the closing bytes of a filtered stream], True)."""
         verdict = await self.gw.run("moderate", judge.check, *hold.window())
         if verdict is None or verdict.outcome == "allow":
-            return None
+            return hold.release(), False
         self.gw.metrics.request("output", verdict.outcome, verdict.considered)
         log_event(
             "stream.filtered",
@@ -245,4 +244,4 @@ class OpenAIRoutes:
             categories=list(verdict.considered),
             decision_id=verdict.decision_id,
         )
-        return sse.encode(filtered_chunk(template, verdict)) + sse.DONE
+        return [sse.encode(filtered_chunk(template, verdict)) + sse.DONE], True

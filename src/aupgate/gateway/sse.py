@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -26,17 +27,20 @@ class Event:
 
     def text(self) -> str:
         """The generated text this event carries (chat `delta.content` or completion `text`)."""
-        if self.data is None:
-            return ""
-        parts = []
-        for choice in self.data.get("choices") or ():
-            if not isinstance(choice, dict):
-                continue
-            delta = choice.get("delta")
-            content = delta.get("content") if isinstance(delta, dict) else choice.get("text")
-            if isinstance(content, str):
-                parts.append(content)
-        return "".join(parts)
+        return "" if self.data is None else choices_text(self.data, "delta", "")
+
+
+def choices_text(body: Mapping[str, Any], part: str, sep: str) -> str:
+    """The text of every choice: `choice[part].content` (chat) or `choice.text` (completion)."""
+    parts = []
+    for choice in body.get("choices") or ():
+        if not isinstance(choice, dict):
+            continue
+        holder = choice.get(part)
+        content = holder.get("content") if isinstance(holder, dict) else choice.get("text")
+        if isinstance(content, str):
+            parts.append(content)
+    return sep.join(parts)
 
 
 def _parse(raw: bytes) -> Event:
