@@ -6,7 +6,7 @@ The CLI, the decision API and the gateway all come through here, so every verdic
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from aupgate.decision import Classification, Decision, OrgSnapshot, Principal, UseRequest, decide
@@ -16,6 +16,8 @@ from aupgate.policy.engine import CedarEngine
 
 # Records a decision with the prompt it was about (None when categories were declared).
 RecordDecision = Callable[[Decision, str | None], None]
+# The same for asyncio callers: awaits durability without blocking the event loop.
+RecordDecisionAsync = Callable[[Decision, str | None], Awaitable[None]]
 
 
 class Pipeline:
@@ -26,9 +28,11 @@ class Pipeline:
         policy: CedarEngine,
         record: RecordDecision,
         clock: Callable[[], datetime],
+        record_async: RecordDecisionAsync | None = None,
     ) -> None:
         self.policy = policy
         self._record = record
+        self._record_async = record_async
         self._clock = clock
 
     def check_purpose(self, purpose: str) -> str:
@@ -48,6 +52,18 @@ class Pipeline:
                 )
         return categories
 
+    def _decision(
+        self,
+        org: OrgSnapshot,
+        purpose: str,
+        model: str,
+        classification: Classification,
+        key_id: str | None,
+    ) -> Decision:
+        self.check_purpose(purpose)
+        request = UseRequest(Principal(org, key_id), purpose, model, classification)
+        return decide(request, self.policy, self._clock(), new_decision_id())
+
     def decide(
         self,
         org: OrgSnapshot,
@@ -58,8 +74,23 @@ class Pipeline:
         prompt: str | None = None,
     ) -> Decision:
         """Decide and record; raises if the purpose is unknown or the record cannot be made."""
-        self.check_purpose(purpose)
-        request = UseRequest(Principal(org, key_id), purpose, model, classification)
-        decision = decide(request, self.policy, self._clock(), new_decision_id())
+        decision = self._decision(org, purpose, model, classification, key_id)
         self._record(decision, prompt)
+        return decision
+
+    async def decide_async(
+        self,
+        org: OrgSnapshot,
+        purpose: str,
+        model: str,
+        classification: Classification,
+        key_id: str | None = None,
+        prompt: str | None = None,
+    ) -> Decision:
+        """`decide` for asyncio servers: the policy runs inline (tens of microseconds) and the
+        durable append is awaited, so no worker thread is tied up waiting for the disk."""
+        if self._record_async is None:
+            raise RuntimeError("this pipeline was built without an asynchronous recorder")
+        decision = self._decision(org, purpose, model, classification, key_id)
+        await self._record_async(decision, prompt)
         return decision

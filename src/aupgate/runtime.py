@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -82,7 +82,7 @@ class Runtime:
         self.registry.note_active_pack(
             self.pack.name, self.pack.sha256, actor=self.settings.actor, now=self.now()
         )
-        return Pipeline(self.policy, self.record_decision, self.now)
+        return Pipeline(self.policy, self.record_decision, self.now, self.record_decision_async)
 
     def record_admin(self, event: AdminEvent) -> None:
         """Record an administrative change; raises (and the change rolls back) if it cannot."""
@@ -90,11 +90,23 @@ class Runtime:
             "admin", admin_body(event.action, event.actor, event.subject, event.details)
         )
 
-    def record_decision(self, decision: Decision, prompt: str | None) -> None:
-        """Record a decision, durably, before anyone sees it; raises if it cannot."""
+    def _decision_entry(
+        self, decision: Decision, prompt: str | None
+    ) -> tuple[dict[str, Any], str | None]:
+        """The log body of a decision and the prompt to retain (sealed), if the pack says so."""
         digest = self.audit.prompt_digest(prompt) if prompt is not None else None
         retained = prompt if self.pack.store_prompt else None
-        self.audit.append("decision", decision_body(decision.to_json(), digest), prompt=retained)
+        return decision_body(decision.to_json(), digest), retained
+
+    def record_decision(self, decision: Decision, prompt: str | None) -> None:
+        """Record a decision, durably, before anyone sees it; raises if it cannot."""
+        body, retained = self._decision_entry(decision, prompt)
+        self.audit.append("decision", body, prompt=retained)
+
+    async def record_decision_async(self, decision: Decision, prompt: str | None) -> None:
+        """`record_decision` for asyncio servers."""
+        body, retained = self._decision_entry(decision, prompt)
+        await self.audit.append_async("decision", body, prompt=retained)
 
     def close(self) -> None:
         """Release what was opened (safe to call when nothing was)."""

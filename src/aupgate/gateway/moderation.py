@@ -11,10 +11,9 @@ threshold needs no decision of its own: the prompt's decision covers it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from aupgate.classify.backend import Classifier
 from aupgate.decision import CategoryScore, Classification, Decision
 from aupgate.gateway.errors import decision_summary
 from aupgate.gateway.sse import Event, choices_text
@@ -38,15 +37,15 @@ def _max(a: Classification | None, b: Classification) -> Classification:
 
 
 class OutputJudge:
-    """Classifies output text and decides when new categories appear (sync; run in a thread)."""
+    """Classifies output text and decides when new categories appear."""
 
     def __init__(
         self,
-        classifier: Classifier,
-        decide: Callable[[Classification, str], Decision],
+        classify: Callable[[str], Awaitable[Classification]],
+        decide: Callable[[Classification, str], Awaitable[Decision]],
         thresholds: Mapping[str, tuple[float, float]],
     ) -> None:
-        self._classifier = classifier
+        self._classify = classify
         self._decide = decide
         self._review_from = {c: t[0] for c, t in thresholds.items()}
         self._seen: Classification | None = None
@@ -60,16 +59,16 @@ class OutputJudge:
             if s.score >= self._review_from.get(s.category, 0.0)
         )
 
-    def check(self, window: str, new_text: str) -> Decision | None:
+    async def check(self, window: str, new_text: str) -> Decision | None:
         """Classify a window; a Decision if one was needed (the caller stops unless allow)."""
         self._text.append(new_text)
         if not window.strip():
             return None
-        self._seen = _max(self._seen, self._classifier.classify(classifiable(window)))
+        self._seen = _max(self._seen, await self._classify(classifiable(window)))
         considered = self._considered(self._seen)
         if considered <= self._cleared:
             return None
-        decision = self._decide(self._seen, "".join(self._text))
+        decision = await self._decide(self._seen, "".join(self._text))
         if decision.outcome == "allow":
             self._cleared = considered
         return decision

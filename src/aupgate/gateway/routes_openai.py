@@ -13,7 +13,6 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 import anyio
-import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -31,15 +30,15 @@ from aupgate.gateway.moderation import (
 )
 from aupgate.gateway.requests import Completion, Kind, parse_completion, read_json
 from aupgate.gateway.service import Admission, Gateway
-from aupgate.gateway.upstream import Upstream, UpstreamFailure
+from aupgate.gateway.upstream import Stream, Upstream, UpstreamFailure
 
 DECISION_HEADER = "X-AUP-Decision-Id"
 
 
-def _upstream_status_error(response: httpx.Response, body: bytes) -> Response:
+def _upstream_status_error(status: int, body: bytes) -> Response:
     """An upstream 4xx is the caller's to see (bad parameter); a 5xx becomes a 502."""
-    if response.status_code < 500:
-        return Response(body, status_code=response.status_code, media_type="application/json")
+    if status < 500:
+        return Response(body, status_code=status, media_type="application/json")
     return GatewayError(
         502,
         "the model server failed to answer; retry later",
@@ -126,9 +125,9 @@ class OpenAIRoutes:
             except UpstreamFailure as exc:
                 self.gw.metrics.upstream_error(exc.reason)
                 raise
-        if response.status_code != httpx.codes.OK:
+        if response.status != 200:
             self.gw.metrics.upstream_error("status")
-            return _upstream_status_error(response, response.content)
+            return _upstream_status_error(response.status, response.body)
         try:
             data = response.json()
         except ValueError:
@@ -144,7 +143,8 @@ class OpenAIRoutes:
         judge = self.gw.output_judge(admission)
         text = response_text(data)
         try:
-            verdict = await self.gw.run("moderate", judge.check, text, text)
+            with self.gw.metrics.stage("moderate"):
+                verdict = await judge.check(text, text)
         except AupgateError as exc:
             await self.gw.record_refusal(
                 admission.caller, path, "output_moderation", type(exc).__name__
@@ -152,7 +152,7 @@ class OpenAIRoutes:
             return JSONResponse(filter_response(data, None), headers=headers)
         if verdict is not None and verdict.outcome != "allow":
             return JSONResponse(filter_response(data, verdict), headers=headers)
-        return Response(response.content, media_type="application/json", headers=headers)
+        return Response(response.body, media_type="application/json", headers=headers)
 
     async def _stream(
         self, route: str, path: str, body: dict[str, Any], admission: Admission
@@ -164,11 +164,11 @@ class OpenAIRoutes:
         except UpstreamFailure as exc:
             self.gw.metrics.upstream_error(exc.reason)
             raise
-        if response.status_code != httpx.codes.OK:
+        if response.status != 200:
             self.gw.metrics.upstream_error("status")
-            content = await response.aread()
+            content = await response.read()
             await stack.aclose()
-            return _upstream_status_error(response, content)
+            return _upstream_status_error(response.status, content)
         judge = self.gw.output_judge(admission)
         return StreamingResponse(
             self._moderated(route, stack, response, judge, admission),
@@ -180,7 +180,7 @@ class OpenAIRoutes:
         self,
         route: str,
         stack: AsyncExitStack,
-        response: httpx.Response,
+        response: Stream,
         judge: OutputJudge,
         admission: Admission,
     ) -> AsyncIterator[bytes]:
@@ -190,7 +190,7 @@ class OpenAIRoutes:
         parser = sse.EventParser()
         template: dict[str, Any] | None = None
         try:
-            async for chunk in self.upstream.chunks(response):
+            async for chunk in response.chunks():
                 for event in parser.feed(chunk):
                     if event.done:
                         continue  # our own [DONE] follows the last check
@@ -234,7 +234,8 @@ class OpenAIRoutes:
     ) -> tuple[list[bytes], bool]:
         """Check the held text: (the held events, False) if they may go out, else
         ([the closing bytes of a filtered stream], True)."""
-        verdict = await self.gw.run("moderate", judge.check, *hold.window())
+        with self.gw.metrics.stage("moderate"):
+            verdict = await judge.check(*hold.window())
         if verdict is None or verdict.outcome == "allow":
             return hold.release(), False
         self.gw.metrics.request("output", verdict.outcome, verdict.considered)

@@ -1,9 +1,12 @@
 """The gateway's pipeline, shared by the OpenAI routes and the decision API.
 
 authenticate → rate limit → purpose → classify → decide (recorded) → (caller forwards).
-Synchronous parts (database, classifier, the durable audit append) run in worker threads so
-the event loop never blocks. A part that fails refuses the request (fail closed) and, where
-the audit log still works, the refusal is recorded.
+The policy runs on the event loop (tens of microseconds) and the durable audit append is
+awaited, not waited for in a thread. Database lookups, and classification of texts longer
+than `INLINE_CLASSIFY_CHARS`, run in worker threads so the loop never stalls; a short text is
+classified inline, which costs less than the two thread hand-offs (~2 ms for a 64-token
+prompt). A part that fails refuses the request (fail closed) and, where the audit log still
+works, the refusal is recorded.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ from aupgate.runtime import Runtime
 
 T = TypeVar("T")
 PURPOSE_HEADER = "x-aup-purpose"
+# Longer texts are classified in a worker thread (their windows take tens of milliseconds).
+INLINE_CLASSIFY_CHARS = 2_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,18 +123,21 @@ class Gateway:
         await self.limiter.check(caller.subject)
         return caller
 
-    def org(self, caller: Caller) -> OrgSnapshot:
+    async def org(self, caller: Caller) -> OrgSnapshot:
         cached = self._orgs.get(caller.org_ref)
         if cached is not None:
             return cached
         try:
-            return self._orgs.put(caller.org_ref, self.runtime.registry.snapshot(caller.org_ref))
+            snapshot = await self.run(
+                "organisation", self.runtime.registry.snapshot, caller.org_ref
+            )
         except NotFoundError:
             raise forbidden(
                 f"organisation {caller.org_ref!r} named by your credential is not registered; "
                 f"ask your administrator to register it",
                 "unknown_organisation",
             ) from None
+        return self._orgs.put(caller.org_ref, snapshot)
 
     # -- why --------------------------------------------------------------------------------
 
@@ -168,31 +176,11 @@ class Gateway:
 
     # -- decide -----------------------------------------------------------------------------
 
-    def classify(self, text: str) -> Classification:
-        try:
+    async def classify_text(self, text: str) -> Classification:
+        """Classify inline if the text is short, else in a worker thread."""
+        if len(text) <= INLINE_CLASSIFY_CHARS:
             return self.classifier.classify(text)
-        except InputError as exc:
-            raise bad_request(f"the conversation cannot be classified: {exc}", "messages") from None
-
-    def decide(
-        self,
-        caller: Caller,
-        purpose: str,
-        model: str,
-        classification: Classification | None,
-        text: str | None,
-    ) -> Admission:
-        """Classify (unless given) and decide; the decision is recorded before this returns."""
-        org = self.org(caller)
-        if classification is None:
-            assert text is not None
-            with self.metrics.stage("classify"):
-                classification = self.classify(text)
-        with self.metrics.stage("decide"):
-            decision = self.runtime.pipeline.decide(
-                org, purpose, model, classification, key_id=caller.key_id, prompt=text
-            )
-        return Admission(caller, org, purpose, model, decision)
+        return await to_thread.run_sync(self.classifier.classify, text)
 
     async def admit(
         self,
@@ -204,11 +192,24 @@ class Gateway:
         classification: Classification | None = None,
         route: str,
     ) -> Admission:
-        """The decided, recorded verdict, or a refusal if a part failed."""
+        """Classify (unless given), decide and record: the verdict, or a refusal if a part
+        failed. The decision is durable before this returns."""
         try:
-            return await to_thread.run_sync(
-                self.decide, caller, purpose, model, classification, text
-            )
+            org = await self.org(caller)
+            if classification is None:
+                assert text is not None
+                with self.metrics.stage("classify"):
+                    try:
+                        classification = await self.classify_text(text)
+                    except InputError as exc:
+                        raise bad_request(
+                            f"the conversation cannot be classified: {exc}", "messages"
+                        ) from None
+            with self.metrics.stage("decide"):
+                decision = await self.runtime.pipeline.decide_async(
+                    org, purpose, model, classification, key_id=caller.key_id, prompt=text
+                )
+            return Admission(caller, org, purpose, model, decision)
         except GatewayError:
             raise
         except (ClassifyError, AuditError, AupgateError) as exc:
@@ -221,8 +222,8 @@ class Gateway:
             ) from None
 
     def output_judge(self, admission: Admission) -> OutputJudge:
-        def decide(classification: Classification, text: str) -> Decision:
-            return self.runtime.pipeline.decide(
+        async def decide(classification: Classification, text: str) -> Decision:
+            return await self.runtime.pipeline.decide_async(
                 admission.org,
                 admission.purpose,
                 admission.model,
@@ -231,7 +232,7 @@ class Gateway:
                 prompt=text,
             )
 
-        return OutputJudge(self.classifier, decide, self.runtime.policy.thresholds())
+        return OutputJudge(self.classify_text, decide, self.runtime.policy.thresholds())
 
     async def record_refusal(
         self, caller: Caller | None, route: str, reason: str, detail: str
