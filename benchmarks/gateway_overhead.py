@@ -31,6 +31,7 @@ import httpx
 from aupgate.config import load_settings
 from aupgate.gateway.upstream_process import free_loopback_port
 from aupgate.runtime import Runtime
+from benchmarks.loadgen import requests_per_second
 
 CONCURRENCY = (1, 8, 32, 64)
 PROMPT = "Summarise the benefits of unit testing in two sentences."
@@ -184,9 +185,11 @@ def table_header(names: list[str], stream: bool) -> str:
     return "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols)
 
 
-def throughput(target: Target, concurrency: int, per_client: int) -> float:
-    out = asyncio.run(run([target], concurrency, per_client))
-    return len(out["results"][target.name]) / out["wall"]
+def throughput(target: Target, concurrency: int = 64, seconds: float = 5.0) -> float:
+    """Requests/s from the raw-socket load generator (httpx would measure itself)."""
+    return requests_per_second(
+        target.url, target.body, target.headers, concurrency=concurrency, seconds=seconds
+    )
 
 
 @contextmanager
@@ -338,7 +341,7 @@ def main() -> None:
                             per_client,
                         )
                     proxy = Target("gateway", f"{gw}/chat/completions", auth, CHAT, False)
-                    rps = throughput(proxy, 64, per_client[64] * 2)
+                    rps = throughput(proxy)
                     decide = Target(
                         "decide",
                         f"{gw}/decide",
@@ -346,21 +349,17 @@ def main() -> None:
                         {"purpose": "general", "categories": []},
                         False,
                     )
-                    decide_rps = throughput(decide, 64, per_client[64] * 2)
+                    decide_rps = throughput(decide)
                     d1 = asyncio.run(run([decide], 1, per_client[1]))["results"]["decide"]
                     summary.append(
                         f"| aupgate {factory} | {workers} | {rps:.0f} | {decide_rps:.0f} | "
                         f"{pct([x[0] for x in d1], 50) * 1e3:.2f} |"
                     )
         direct = Target("direct", f"{upstream}/chat/completions", {}, CHAT, False)
-        summary.append(
-            f"| upstream direct | - | {throughput(direct, 64, per_client[64] * 2):.0f} | | |"
-        )
+        summary.append(f"| upstream direct | - | {throughput(direct):.0f} | | |")
         if litellm_url:
             plain = Target("litellm", f"{litellm_url}/chat/completions", LITELLM_AUTH, CHAT, False)
-            summary.append(
-                f"| litellm (1 process) | - | {throughput(plain, 64, per_client[64] * 2):.0f} | | |"
-            )
+            summary.append(f"| litellm (1 process) | - | {throughput(plain):.0f} | | |")
         if args.llama:
             llama_rows(tmp, key, gw_port)
     print(

@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 
+from aupgate.gateway.service import INLINE_CLASSIFY_CHARS
 from conftest import Env
 
 
@@ -170,3 +171,16 @@ def test_answer_in_an_excepted_category_is_decided_allowed_and_recorded(env: Env
     assert [d["outcome"] for d in decisions] == ["allow", "allow"]
     assert decisions[1]["considered"] == ["military-warfare"]
     assert decisions[1]["prompt_digest"] == env.runtime.audit.prompt_digest(env.upstream.answer)
+
+
+def test_long_conversation_is_classified_off_the_event_loop_and_still_decided(env: Env) -> None:
+    # Longer than INLINE_CLASSIFY_CHARS: classified in a worker thread, same verdict.
+    filler = "Here is some background on our quarterly planning. " * 60
+    assert len(filler) > INLINE_CLASSIFY_CHARS
+    r = env.chat(env.keys.startup, filler + "Plan logistics for TANKS")
+    assert r.status_code == 403
+    assert _error(r)["code"] == "aup_denied"
+    assert env.upstream.bodies == []
+    benign = env.chat(env.keys.startup, filler, "software-development")
+    assert benign.status_code == 200
+    assert [d["outcome"] for d in env.entries("decision")] == ["deny", "allow"]
