@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from aupgate.audit.canonical import canonical
@@ -58,6 +58,10 @@ from aupgate.audit.storage.reader import LogReader
 from aupgate.audit.tables import AuditCheckpoint, AuditEntry, AuditPrompt
 
 log = logging.getLogger(__name__)
+# Built once (see nodes._WRITE_HEAD): which of a batch's entry ids are already logged.
+_LOGGED_IDS = select(AuditEntry.entry_id).where(
+    AuditEntry.entry_id.in_(bindparam("ids", expanding=True))
+)
 
 
 @dataclass(slots=True)
@@ -261,8 +265,7 @@ class AuditLog(LogReader):
 
     @staticmethod
     def _duplicates(conn: Connection, items: Sequence[Prepared]) -> set[str]:
-        ids = [i.entry_id for i in items]
-        rows = conn.execute(select(AuditEntry.entry_id).where(AuditEntry.entry_id.in_(ids)))
+        rows = conn.execute(_LOGGED_IDS, {"ids": [i.entry_id for i in items]})
         return {r[0] for r in rows}
 
     def _edge_at(self, conn: Connection, size: int) -> CompactRange:

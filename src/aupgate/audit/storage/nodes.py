@@ -8,7 +8,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, bindparam, select, update
 
 from aupgate.audit.errors import AuditError
 from aupgate.audit.merkle import CompactRange, Fetch, MerkleError, NodeId, range_nodes
@@ -140,13 +140,25 @@ def read_head(conn: Connection) -> Head:
     return Head(int(row[0]), int(row[1]), float(row[2]))
 
 
+# Built once: constructing a Core statement and its cache key on every append cost more than
+# the SQLite commit itself.
+_WRITE_HEAD = (
+    update(AuditHead)
+    .where(AuditHead.id == HEAD_ID)
+    .values(
+        size=bindparam("size"),
+        checkpoint_size=bindparam("checkpoint_size"),
+        checkpoint_at=bindparam("checkpoint_at"),
+    )
+)
+
+
 def write_head(conn: Connection, head: Head) -> None:
     conn.execute(
-        update(AuditHead)
-        .where(AuditHead.id == HEAD_ID)
-        .values(
-            size=head.size,
-            checkpoint_size=head.checkpoint_size,
-            checkpoint_at=head.checkpoint_at,
-        )
+        _WRITE_HEAD,
+        {
+            "size": head.size,
+            "checkpoint_size": head.checkpoint_size,
+            "checkpoint_at": head.checkpoint_at,
+        },
     )
