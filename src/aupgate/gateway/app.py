@@ -124,7 +124,6 @@ def create_app(
         # Load what the first request would otherwise wait for; failures show in /readyz.
         try:
             _ = gateway.classifier.identity, runtime.policy, runtime.audit, runtime.registry
-            _ = runtime.pipeline  # records the active pack once, off the event loop
         except Exception as exc:
             log_event("startup.part_unavailable", logging.ERROR, error=type(exc).__name__)
 
