@@ -143,3 +143,12 @@ def test_serve_without_upstream_runs_the_embedded_model(tmp_path: Path, keys: An
     upstream_url = out.split(b"embedded model server ready at ")[1].split()[0].decode()
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{upstream_url}/models", timeout=2)
+
+
+def test_serve_with_a_broken_pack_stops_before_starting_workers(tmp_path: Path) -> None:
+    env = {**os.environ, "AUPGATE_PACK": "no-such-pack", "AUPGATE_UPSTREAM_URL": "http://x"}
+    launch = [sys.executable, "-c", LAUNCH, "--home", str(tmp_path), "serve", "--workers", "2"]
+    done = subprocess.run(launch, env=env, capture_output=True, timeout=60)
+    assert done.returncode != 0
+    assert b"error: no pack named or at 'no-such-pack'" in done.stderr
+    assert b"Traceback" not in done.stdout + done.stderr

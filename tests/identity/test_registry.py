@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from aupgate.errors import InvalidInputError, NotFoundError
 from aupgate.identity.registry import AdminEvent, AuthenticationError, Registry, RegistryError
 from aupgate.store.db import StoreError, migrate, open_engine
+from aupgate.store.tables import DeploymentState
 
 NOW = datetime(2025, 1, 15, tzinfo=UTC)
 
@@ -160,3 +163,37 @@ def test_failed_recording_rolls_the_change_back(store_url: str) -> None:
 def test_unopenable_database_is_a_precise_error(tmp_path: object) -> None:
     with pytest.raises(StoreError, match="cannot open database"):
         open_engine("sqlite:////proc/definitely/not/here.db")
+
+
+def _record_then_activate(engine: Engine, value: str, events: list[AdminEvent]) -> Registry:
+    """A registry whose recording hook lets another writer activate `value` first (a race)."""
+
+    def record(event: AdminEvent) -> None:
+        events.append(event)
+        if event.action == "pack.activated":
+            with Session(engine) as other, other.begin():
+                other.add(DeploymentState(key="active_pack", value=value, updated_at=NOW))
+
+    return Registry(engine, record=record)
+
+
+def test_a_failed_change_is_recorded_once_and_raises(store_url: str) -> None:
+    engine = open_engine(store_url)
+    migrate(engine)
+    events: list[AdminEvent] = []
+    registry = _record_then_activate(engine, "another-pack 00", events)
+    with pytest.raises(RegistryError, match="registry update failed"):
+        registry.note_active_pack("llama-aup-2024-11", "ff", actor="a", now=NOW)
+    assert [e.action for e in events] == ["pack.activated", "change.failed"]
+    assert events[1].details["action"] == "pack.activated"
+
+
+def test_losing_the_race_to_activate_the_same_pack_is_no_error(store_url: str) -> None:
+    engine = open_engine(store_url)
+    migrate(engine)
+    events: list[AdminEvent] = []
+    registry = _record_then_activate(engine, "llama-aup-2024-11 ff", events)
+    assert registry.note_active_pack("llama-aup-2024-11", "ff", actor="a", now=NOW) is False
+    assert [e.action for e in events] == ["pack.activated", "change.failed"]
+    assert registry.note_active_pack("llama-aup-2024-11", "ff", actor="a", now=NOW) is False
+    assert len(events) == 2

@@ -48,6 +48,13 @@ def serve_command(
     # uvicorn re-raises SIGTERM once it has shut down; exit cleanly instead, so that the
     # embedded model server is stopped by the context below rather than left to die alone.
     signal.signal(signal.SIGTERM, _exit_cleanly)
+    # Open the store and the pack, and record the active pack, once and before any worker
+    # starts: a broken pack or store stops here with its error instead of in every worker.
+    checked = Runtime(settings)
+    try:
+        _ = checked.pipeline
+    finally:
+        checked.close()
     with upstream_url(settings, err_console.print) as url:
         if settings.workers == 1:
             app = create_app(Runtime(settings), upstream_url=url, owns_runtime=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -89,40 +90,39 @@ class Registry:
         # No autoflush: nothing is written before the change has been recorded.
         self._sessions = sessionmaker(engine, expire_on_commit=False, autoflush=False)
         self._record = record
-        self._pending: list[AdminEvent] = []
+        # The changes recorded by the transaction open in this thread (or task); None outside.
+        self._pending: ContextVar[list[AdminEvent] | None] = ContextVar("pending", default=None)
 
     @contextmanager
     def _tx(self) -> Iterator[Session]:
         session = self._sessions()
         recorded: list[AdminEvent] = []
-        self._pending = recorded
+        token = self._pending.set(recorded)
         try:
             yield session
             session.commit()
         except SQLAlchemyError as exc:
             session.rollback()
             message = _first_line(exc)
-            for event in recorded:
-                self._emit(
-                    AdminEvent(
-                        "change.failed",
-                        event.actor,
-                        event.subject,
-                        {"action": event.action, "error": message},
-                    )
-                )
+            if self._record is not None:
+                for event in recorded:
+                    failed = {"action": event.action, "error": message}
+                    self._record(AdminEvent("change.failed", event.actor, event.subject, failed))
             raise RegistryError(f"registry update failed: {message}") from exc
         except BaseException:
             session.rollback()
             raise
         finally:
+            self._pending.reset(token)
             session.close()
 
     def _emit(self, event: AdminEvent) -> None:
         """Record a change before it is written (call it before any statement that writes)."""
         if self._record is not None:
             self._record(event)
-            self._pending.append(event)
+            pending = self._pending.get()
+            if pending is not None:
+                pending.append(event)
 
     # -- organisations ----------------------------------------------------------------------
 
@@ -447,10 +447,30 @@ class Registry:
     # -- deployment ---------------------------------------------------------------------------
 
     def note_active_pack(self, name: str, sha256: str, *, actor: str, now: datetime) -> bool:
-        """Record (once) that a pack became the active one; True if it changed."""
+        """Record (once) that a pack became the active one; True if it changed.
+
+        Worker processes starting together may race here: the loser's write fails (and a
+        `change.failed` follows its `pack.activated`), which is no error if the winner
+        activated the same pack.
+        """
+        current = f"{name} {sha256}"
+        try:
+            return self._activate_pack(name, sha256, current, actor=actor, now=now)
+        except RegistryError:
+            if self._active_pack() == current:
+                return False
+            raise
+
+    def _active_pack(self) -> str | None:
+        with self._sessions() as session:
+            state = session.get(DeploymentState, "active_pack")
+            return state.value if state is not None else None
+
+    def _activate_pack(
+        self, name: str, sha256: str, current: str, *, actor: str, now: datetime
+    ) -> bool:
         with self._tx() as session:
             state = session.get(DeploymentState, "active_pack")
-            current = f"{name} {sha256}"
             if state is not None and state.value == current:
                 return False
             previous = state.value if state else None
