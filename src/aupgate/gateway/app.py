@@ -123,7 +123,7 @@ def create_app(
     def warm_up() -> None:
         # Load what the first request would otherwise wait for; failures show in /readyz.
         try:
-            _ = gateway.classifier.identity, runtime.policy, runtime.audit, runtime.registry
+            _ = gateway.classifier.identity, runtime.pipeline
         except Exception as exc:
             log_event("startup.part_unavailable", logging.ERROR, error=type(exc).__name__)
 
