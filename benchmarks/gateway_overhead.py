@@ -3,7 +3,9 @@
 Three processes: an instant upstream (benchmarks.gateway_upstream), the gateway under uvicorn
 (1 or 2 workers; with the embedded classifier, or with one that scores nothing), and this
 load generator. Direct and gateway requests are interleaved in one run (each client alternates),
-so machine noise hits both alike. Streaming rows time the first event (TTFE) and the first
+so machine noise hits both alike. Beside the gateway without classification runs the floor:
+`passthrough`, the same server stack and upstream client forwarding without any check, so the
+added latency splits into what the stack costs and what enforcement costs. Streaming rows time the first event (TTFE) and the first
 event carrying content (TTFC: what output moderation holds back).
 
     .venv/bin/python -m benchmarks.gateway_overhead            # full run (a few minutes)
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import subprocess
@@ -291,7 +294,7 @@ def main() -> None:
     scale = 1 if args.quick else 3
     per_client = {1: 100 * scale, 8: 30 * scale, 32: 10 * scale, 64: 6 * scale}
 
-    up_port, gw_port = free_loopback_port(), free_loopback_port()
+    up_port, gw_port, floor_port = (free_loopback_port() for _ in range(3))
     upstream = f"http://127.0.0.1:{up_port}/v1"
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; times in ms", flush=True)
     with (
@@ -318,11 +321,29 @@ def main() -> None:
         summary = []
         for factory in ("with_classifier", "without_classifier"):
             for workers in args.workers:
-                with gateway(factory, workers, gw_port, tmp, upstream):
+                # Beside the gateway without classification, the floor: the same server stack
+                # and upstream client forwarding without any check (`gateway_apps.passthrough`).
+                floor = factory == "without_classifier"
+                with (
+                    gateway(factory, workers, gw_port, tmp, upstream),
+                    gateway("passthrough", workers, floor_port, tmp, upstream)
+                    if floor
+                    else contextlib.nullcontext(),
+                ):
                     print(f"\n## {factory}, {workers} worker(s)", flush=True)
                     for stream in (False, True):
                         body = {**CHAT, "stream": True} if stream else CHAT
                         others = [Target("aupgate", f"{gw}/chat/completions", auth, body, stream)]
+                        if floor:
+                            others.append(
+                                Target(
+                                    "passthrough",
+                                    f"http://127.0.0.1:{floor_port}/v1/chat/completions",
+                                    {},
+                                    body,
+                                    stream,
+                                )
+                            )
                         if litellm_url:
                             others.append(
                                 Target(

@@ -72,6 +72,21 @@ def test_store_is_not_used_for_a_changed_snapshot() -> None:
     assert decide(military(unvetted), engine, NOW, "d").outcome == "deny"
 
 
+def test_one_organisation_is_judged_by_its_current_snapshot_and_clock() -> None:
+    # Without a shared store, each organisation's parsed entities are reused between calls;
+    # a changed snapshot (grant revoked) or a clock past the grant's expiry must not be.
+    engine = CedarEngine(load_pack("llama-aup-2024-11"))
+    assert decide(military(LOCKHEED), engine, NOW, "d").outcome == "allow"
+    assert decide(military(LOCKHEED), engine, NOW, "d").outcome == "allow"
+    revoked = GrantSnapshot(GRANT.exception, GRANT.valid_from, GRANT.expires, revoked=True)
+    without = OrgSnapshot(
+        "lm", "Lockheed Martin", "US", "defense-contractor", True, "clear", (revoked,)
+    )
+    assert decide(military(without), engine, NOW, "d").outcome == "deny"
+    assert decide(military(LOCKHEED), engine, NOW, "d").outcome == "allow"
+    assert decide(military(LOCKHEED), engine, NOW + timedelta(days=11), "d").outcome == "deny"
+
+
 def test_an_erroring_permit_denies(tmp_path: Path) -> None:
     """Cedar skips a policy whose evaluation errors (here an integer overflow, which the
     validator cannot see) and reports it; the engine must turn that report into a denial."""

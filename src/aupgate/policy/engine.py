@@ -67,6 +67,9 @@ def parse_policy_infos(policies_text: str) -> dict[str, PolicyInfo]:
     return infos
 
 
+_ORG_STORES = 4096  # organisations whose parsed entities are kept
+
+
 class EntityStore:
     """A parsed Cedar entity handle for a set of organisations, valid for a window of time.
 
@@ -123,6 +126,9 @@ class CedarEngine:
         self._contexts = {p: json.dumps({"purpose": p}) for p in pack.purposes}
         self._ref = PackRef(name=pack.name, version=pack.version, sha256=pack.sha256)
         self._store: EntityStore | None = None
+        # Parsed entities of organisations outside the shared store, by id: parsing costs more
+        # than deciding, and a snapshot changes only when the registry does.
+        self._org_stores: dict[str, EntityStore] = {}
         self._rules: dict[tuple[str, str], Rule] = {}
         self._check_request_shapes()
 
@@ -253,7 +259,7 @@ class CedarEngine:
                 continue
             # Not in the shared store (or it is stale): judge this exact snapshot on its own.
             try:
-                entities = self._parse_entities(self.entities_json([org], now))
+                entities = self._org_store(org, now).handle
             except PackError as exc:
                 answers[index].update({c: _error(c, str(exc)) for _, c, _ in own})
                 continue
@@ -261,6 +267,16 @@ class CedarEngine:
         if shared and store is not None:
             self._authorize(shared, store.handle, answers)
         return [[a[c] for c in item[3]] for a, item in zip(answers, items, strict=True)]
+
+    def _org_store(self, org: OrgSnapshot, now: datetime) -> EntityStore:
+        """The parsed entities of exactly this snapshot of `org`, valid at `now`."""
+        store = self._org_stores.get(org.id)
+        if store is None or not store.serves(org, now):
+            store = self.build_store([org], now)
+            if len(self._org_stores) >= _ORG_STORES:
+                self._org_stores.clear()  # a crude bound; rebuilding one costs ~0.2 ms
+            self._org_stores[org.id] = store
+        return store
 
     def _request(self, org_id: str, category: str, model: str, purpose: str) -> dict[str, object]:
         return {
