@@ -49,6 +49,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import argparse
 import json
 import random
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -58,6 +59,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from aupgate.classify import artefact
 from aupgate.classify.dataset import Example, build
 from aupgate.classify.distill import minilm_dir
 from aupgate.classify.embedded import EmbeddedClassifier
@@ -315,6 +317,27 @@ def export_onnx(net: Any, out: Path) -> tuple[Path, Path]:
     return fp32, int8
 
 
+def ship_second_stage(
+    folder: Path, onnx_path: Path, calibration: Calibration, band: tuple[float, float], length: int
+) -> str:
+    """Add the model as the embedded backend's second stage; returns the artefact's hash."""
+    shutil.copyfile(onnx_path, folder / artefact.ENCODER_FILES[0])
+    np.savez(
+        folder / artefact.ENCODER_FILES[1],
+        slope=calibration.slope.astype(np.float32),
+        intercept=calibration.intercept.astype(np.float32),
+    )
+    manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+    manifest["version"] = str(manifest["version"]).split("+")[0] + "+encoder"
+    manifest["second_stage"] = {
+        "model": "all-MiniLM-L6-v2 fine-tuned end to end, ONNX dynamic int8",
+        "band": list(band),
+        "max_length": length,
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", "utf-8")
+    return artefact.sha256_of(folder, artefact.files_of(manifest))
+
+
 def ort_session(path: Path) -> Any:
     import onnxruntime as ort
 
@@ -474,6 +497,11 @@ def main() -> None:
     parser.add_argument("--max-train", type=int, default=0, help="subsample train (0 = all)")
     parser.add_argument("--reuse", action="store_true", help="reuse OUT/model.pt if present")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/classifier_finetune"))
+    parser.add_argument(
+        "--ship",
+        type=Path,
+        help="write the int8 model, its dev calibration and the band into this artefact folder",
+    )
     args = parser.parse_args()
     log = Console(width=200)
     load_start = os.getloadavg()
@@ -484,7 +512,7 @@ def main() -> None:
     alpaca = [e for e in corpus if e.source == "alpaca"]
     log.print(f"train {len(train)}, dev {len(dev)}, test {len(test)}, Alpaca {len(alpaca)}")
 
-    shipped = EmbeddedClassifier.load()
+    shipped = EmbeddedClassifier.load(second_stage=False)
     first = {
         "dev": shipped.score_matrix([e.text for e in dev]),
         "test": shipped.score_matrix([e.text for e in test]),
@@ -556,6 +584,10 @@ def main() -> None:
         results += rows_for(
             name, combined["dev"], combined["test"], combined["alpaca"], dev, test, alpaca, share
         )
+
+    if args.ship:
+        sha = ship_second_stage(args.ship, int8_path, quant_cal, DEFAULT_BAND, args.max_length)
+        log.print(f"second stage written to {args.ship}; artefact sha256 {sha}")
 
     short = [e.text for e in test if len(e.text.split()) <= 48][:LATENCY_PROMPTS]
     latency = {}

@@ -1,5 +1,6 @@
 """Embedded classifier latency on one thread: load time, artefact size, per-prompt latency as a
-function of length (16 to 4,096 MiniLM tokens), and batched throughput for short prompts.
+function of length (16 to 4,096 MiniLM tokens), and batched throughput for short prompts; for
+the linear model alone, the shipped cascade, and the cascade with every window in stage 2.
 
 Run: python -m benchmarks.classifier_latency
 
@@ -24,6 +25,7 @@ from tokenizers import Tokenizer
 
 from aupgate.classify import artefact
 from aupgate.classify.embedded import EmbeddedClassifier
+from aupgate.classify.encoder import EncoderStage
 
 LENGTHS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 SOURCE = (
@@ -44,37 +46,58 @@ def text_of_tokens(tokenizer: Tokenizer, n: int, rng: random.Random) -> str:
     return " ".join(words)
 
 
+def variants() -> dict[str, EmbeddedClassifier]:
+    """The linear model alone, the shipped cascade, and the cascade with every window sent to
+    the second stage (the worst case: what an adversary who keeps stage 1 unsure pays)."""
+    folder = artefact.DEFAULT_DIR
+    model, manifest, _ = artefact.load(folder)
+    shipped = EmbeddedClassifier.load()
+    out = {"linear only": EmbeddedClassifier.load(second_stage=False), "shipped": shipped}
+    if "second_stage" in manifest:
+        spec = {**manifest["second_stage"], "band": [0.0, 1.0]}
+        every = EncoderStage.load(folder, {**manifest, "second_stage": spec}, len(model.categories))
+        out["every window in stage 2"] = EmbeddedClassifier(model, shipped.identity, every)
+    return out
+
+
 def main() -> None:
     t0 = time.perf_counter()
-    classifier = EmbeddedClassifier.load()
+    EmbeddedClassifier.load()
     load_s = time.perf_counter() - t0
+    classifiers = variants()
     size = sum(p.stat().st_size for p in artefact.DEFAULT_DIR.iterdir()) / 2**20
     tokenizer = Tokenizer.from_file(str(artefact.DEFAULT_DIR / "tokenizer.json"))
     tokenizer.no_padding()
     tokenizer.no_truncation()
     rng = random.Random(0)
     table = Table(title=f"embedded: load {load_s:.2f} s, artefact {size:.1f} MiB, one thread")
-    for col in ("tokens", "p50 ms", "p99 ms", "calls"):
-        table.add_column(col)
+    table.add_column("tokens")
+    for name in classifiers:
+        table.add_column(f"{name} p50 / p99 ms")
+    table.add_column("calls")
     for n in LENGTHS:
         texts = [text_of_tokens(tokenizer, n, rng) for _ in range(10)]
         calls = 200 if n <= 256 else 40 if n <= 1024 else 15
-        classifier.score_matrix(texts[:2])
-        times = []
-        for i in range(calls):
-            start = time.perf_counter()
-            classifier.score_matrix([texts[i % len(texts)]])
-            times.append((time.perf_counter() - start) * 1000)
-        table.add_row(str(n), f"{np.percentile(times, 50):.2f}", f"{np.percentile(times, 99):.2f}",
-                      str(calls))  # fmt: skip
+        cells = []
+        for classifier in classifiers.values():
+            classifier.score_matrix(texts[:2])
+            times = []
+            for i in range(calls):
+                start = time.perf_counter()
+                classifier.score_matrix([texts[i % len(texts)]])
+                times.append((time.perf_counter() - start) * 1000)
+            cells.append(f"{np.percentile(times, 50):.2f} / {np.percentile(times, 99):.2f}")
+        table.add_row(str(n), *cells, str(calls))
     short = [text_of_tokens(tokenizer, rng.randint(8, 64), rng) for _ in range(2048)]
-    start = time.perf_counter()
-    for i in range(0, len(short), 256):
-        classifier.score_matrix(short[i : i + 256])
-    per_s = len(short) / (time.perf_counter() - start)
+    rates = []
+    for name, classifier in classifiers.items():
+        start = time.perf_counter()
+        for i in range(0, len(short), 256):
+            classifier.score_matrix(short[i : i + 256])
+        rates.append(f"{name} {len(short) / (time.perf_counter() - start):.0f}")
     console = Console()
     console.print(table)
-    console.print(f"batched (256 per call, 8-64 tokens): {per_s:.0f} prompts/s")
+    console.print(f"batched prompts/s (256 per call, 8-64 tokens): {', '.join(rates)}")
 
 
 if __name__ == "__main__":

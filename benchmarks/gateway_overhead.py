@@ -5,8 +5,9 @@ Three processes: an instant upstream (benchmarks.gateway_upstream), the gateway 
 load generator. Direct and gateway requests are interleaved in one run (each client alternates),
 so machine noise hits both alike. Beside the gateway without classification runs the floor:
 `passthrough`, the same server stack and upstream client forwarding without any check, so the
-added latency splits into what the stack costs and what enforcement costs. Streaming rows time the first event (TTFE) and the first
-event carrying content (TTFC: what output moderation holds back).
+added latency splits into what the stack costs and what enforcement costs. Streaming rows
+time the first event (TTFE) and the first event carrying content (TTFC: what output
+moderation holds back).
 
     .venv/bin/python -m benchmarks.gateway_overhead            # full run (a few minutes)
     .venv/bin/python -m benchmarks.gateway_overhead --quick    # smaller counts

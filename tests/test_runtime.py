@@ -119,3 +119,16 @@ def test_a_malformed_prompt_key_is_a_precise_settings_error(
     monkeypatch.setenv("AUPGATE_AUDIT_PROMPT_KEY", "not-hex")
     with pytest.raises(InvalidInputError, match="audit_prompt_key"):
         load_settings(home=tmp_path)
+
+
+def test_the_classifier_second_stage_can_be_switched_off(tmp_path: Path) -> None:
+    rt = Runtime(load_settings(home=tmp_path).model_copy(update={"classifier_second_stage": False}))
+    try:
+        assert rt.classifier.identity.version.endswith("without its second stage")
+    finally:
+        rt.close()
+    rt = make(tmp_path)
+    try:
+        assert "without" not in rt.classifier.identity.version
+    finally:
+        rt.close()

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # AES-256 key (64 hex digits) for prompt text a pack's retention rule keeps; without it a
     # pack that retains prompts refuses every request rather than store them in the clear.
     audit_prompt_key: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    # The embedded classifier's second stage (the fine-tuned encoder for the windows the
+    # linear model is unsure of): fewer false positives, ~16 ms more for those windows.
+    classifier_second_stage: bool = True
     # -- gateway --
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)

@@ -73,7 +73,7 @@ class Runtime:
         # Imported here: the model's dependencies are heavy, and most commands never classify.
         from aupgate.classify.embedded import EmbeddedClassifier
 
-        return EmbeddedClassifier.load()
+        return EmbeddedClassifier.load(second_stage=self.settings.classifier_second_stage)
 
     @cached_property
     def pipeline(self) -> Pipeline:

@@ -8,7 +8,8 @@ of the (separately trained) embedded classifier; one test uses the embedded clas
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -41,6 +42,19 @@ class KeywordClassifier:
 
     def __init__(self) -> None:
         self.calls = 0
+        self.stage_threads: list[tuple[str, str]] = []  # (first stage, second stage) threads
+
+    def classify_in_stages(self, text: str) -> Classification | Callable[[], Classification]:
+        """Staged like the embedded model: SECONDSTAGE in the text needs the second stage."""
+        if "SECONDSTAGE" not in text:
+            return self.classify(text)
+        first = threading.current_thread().name
+
+        def rest() -> Classification:
+            self.stage_threads.append((first, threading.current_thread().name))
+            return self.classify(text)
+
+        return rest
 
     def classify(self, text: str) -> Classification:
         self.calls += 1

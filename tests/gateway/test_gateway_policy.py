@@ -184,3 +184,14 @@ def test_long_conversation_is_classified_off_the_event_loop_and_still_decided(en
     benign = env.chat(env.keys.startup, filler, "software-development")
     assert benign.status_code == 200
     assert [d["outcome"] for d in env.entries("decision")] == ["deny", "allow"]
+
+
+def test_a_staged_classifier_runs_its_second_stage_off_the_event_loop(env: Env) -> None:
+    r = env.chat(env.keys.startup, "SECONDSTAGE Plan logistics for TANKS")
+    assert r.status_code == 403
+    assert _error(r)["code"] == "aup_denied"
+    ((first, second),) = env.classifier.stage_threads
+    assert first != second  # the first stage ran on the loop, the rest in a worker thread
+    assert env.chat(env.keys.startup, "Plan a birthday party").status_code == 200
+    assert len(env.classifier.stage_threads) == 1
+    assert [d["outcome"] for d in env.entries("decision")] == ["deny", "allow"]

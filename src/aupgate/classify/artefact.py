@@ -20,6 +20,8 @@ from aupgate.classify.model import Calibration, LinearHead, LinearModel
 
 DEFAULT_DIR: Final = Path(__file__).resolve().parent / "artefacts"
 STATIC_FILES: Final = ("static_vectors.npz", "tokenizer.json")
+# The optional second stage (`classify/encoder.py`): the ONNX model and its calibration.
+ENCODER_FILES: Final = ("encoder.onnx", "encoder.npz")
 
 
 class ArtefactError(ClassifyError):
@@ -38,8 +40,11 @@ def make_featurisers(names: list[str], folder: Path) -> tuple[Featuriser, ...]:
     return tuple(out)
 
 
-def files_of(features: list[str]) -> list[str]:
-    return ["manifest.json", "model.npz", *(STATIC_FILES if "static" in features else ())]
+def files_of(manifest: dict[str, Any]) -> list[str]:
+    """The files an artefact with this manifest consists of, in hashing order."""
+    static = STATIC_FILES if "static" in manifest["features"] else ()
+    second = ENCODER_FILES if "second_stage" in manifest else ()
+    return ["manifest.json", "model.npz", *static, *second]
 
 
 def sha256_of(folder: Path, names: list[str]) -> str:
@@ -65,7 +70,7 @@ def save(model: LinearModel, folder: Path, manifest: dict[str, Any]) -> str:
     )
     full = {**manifest, "features": names, "categories": list(model.categories)}
     (folder / "manifest.json").write_text(json.dumps(full, indent=2) + "\n", "utf-8")
-    return sha256_of(folder, files_of(names))
+    return sha256_of(folder, files_of(full))
 
 
 def load(folder: Path = DEFAULT_DIR) -> tuple[LinearModel, dict[str, Any], str]:
@@ -77,7 +82,7 @@ def load(folder: Path = DEFAULT_DIR) -> tuple[LinearModel, dict[str, Any], str]:
         with np.load(folder / "model.npz") as npz:
             arrays = {k: npz[k].astype(np.float32) for k in npz.files}
         featurisers = make_featurisers(features, folder)
-        sha = sha256_of(folder, files_of(features))
+        sha = sha256_of(folder, files_of(manifest))
     except (OSError, KeyError, ValueError) as exc:
         raise ArtefactError(f"cannot load classifier artefact from {folder}: {exc}") from exc
     if arrays["category_w"].shape[1] != len(categories):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Final, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Final, Protocol, runtime_checkable
 
 from aupgate.classify.taxonomy import CATEGORIES
 from aupgate.decision import CategoryScore, Classification, ClassifierIdentity
@@ -54,3 +54,11 @@ class Classifier(Protocol):
     def classify(self, text: str) -> Classification: ...
 
     def classify_batch(self, texts: Sequence[str]) -> list[Classification]: ...
+
+
+@runtime_checkable
+class StagedClassifier(Classifier, Protocol):
+    """A backend whose cheap first stage may settle a text on its own (an asyncio server runs
+    that part inline and only the rest in a worker thread)."""
+
+    def classify_in_stages(self, text: str) -> Classification | Callable[[], Classification]: ...

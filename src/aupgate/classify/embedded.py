@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from aupgate.classify import artefact
 from aupgate.classify.backend import check_text, classification
+from aupgate.classify.encoder import EncoderStage
 from aupgate.classify.model import Array, LinearModel
 from aupgate.classify.normalize import normalize
 from aupgate.classify.windows import windows
@@ -18,16 +20,33 @@ BACKEND = "embedded"
 
 
 class EmbeddedClassifier:
-    """Normalise, split into windows, score every window, take the max per category."""
+    """Normalise, split into windows, score every window, take the max per category; where
+    the linear model's top score is uncertain, the second stage (if shipped) scores again."""
 
-    def __init__(self, model: LinearModel, identity: ClassifierIdentity) -> None:
+    def __init__(
+        self,
+        model: LinearModel,
+        identity: ClassifierIdentity,
+        second: EncoderStage | None = None,
+    ) -> None:
         self._model = model
         self._identity = identity
+        self._second = second
 
     @classmethod
-    def load(cls, folder: Path = artefact.DEFAULT_DIR) -> EmbeddedClassifier:
+    def load(
+        cls, folder: Path = artefact.DEFAULT_DIR, *, second_stage: bool = True
+    ) -> EmbeddedClassifier:
+        """The artefact in `folder`; `second_stage=False` runs the linear model alone."""
         model, manifest, sha = artefact.load(folder)
-        return cls(model, ClassifierIdentity(BACKEND, str(manifest.get("version", "?")), sha))
+        version = str(manifest.get("version", "?"))
+        second = None
+        if "second_stage" in manifest:
+            if second_stage:
+                second = EncoderStage.load(folder, manifest, len(model.categories))
+            else:  # the identity must say what runs
+                version += " without its second stage"
+        return cls(model, ClassifierIdentity(BACKEND, version, sha), second)
 
     @property
     def identity(self) -> ClassifierIdentity:
@@ -39,16 +58,29 @@ class EmbeddedClassifier:
 
     def score_matrix(self, texts: Sequence[str]) -> Array:
         """Calibrated scores, shape (len(texts), categories); texts must pass `check_text`."""
+        return self._first_stage(texts).finish()
+
+    def _first_stage(self, texts: Sequence[str]) -> _Staged:
         pieces: list[str] = []
-        owner: list[int] = []
+        owners: list[int] = []
         for i, text in enumerate(texts):
             for piece in windows(normalize(check_text(text))):
                 pieces.append(piece)
-                owner.append(i)
+                owners.append(i)
+        owner = np.array(owners, np.int64)
         per_window = self._model.scores(pieces)
-        out = np.zeros((len(texts), len(self._model.categories)), np.float32)
-        np.maximum.at(out, np.array(owner), per_window)
-        return out
+        redo = np.zeros(0, np.int64)
+        if self._second is not None:
+            redo = self._second.uncertain(per_window.max(axis=1), owner)
+        return _Staged(self, len(texts), pieces, owner, per_window, redo)
+
+    def classify_in_stages(self, text: str) -> Classification | Callable[[], Classification]:
+        """The linear model's answer if it is sure of every window; otherwise what is left
+        to do (the second stage, milliseconds per window) as a call to run off the loop."""
+        staged = self._first_stage([text])
+        if not staged.redo.size:
+            return self._wrap(staged.finish()[0])
+        return lambda: self._wrap(staged.finish()[0])
 
     def _wrap(self, row: Array) -> Classification:
         return classification(
@@ -60,3 +92,24 @@ class EmbeddedClassifier:
 
     def classify_batch(self, texts: Sequence[str]) -> list[Classification]:
         return [self._wrap(row) for row in self.score_matrix(texts)]
+
+
+@dataclass(slots=True)
+class _Staged:
+    """Stage-1 scores per window, and the windows the second stage still has to score."""
+
+    classifier: EmbeddedClassifier
+    texts: int
+    pieces: list[str]
+    owner: np.ndarray
+    per_window: Array
+    redo: np.ndarray
+
+    def finish(self) -> Array:
+        """Run the second stage where needed; the max per text of every window's scores."""
+        second = self.classifier._second
+        if self.redo.size and second is not None:
+            self.per_window[self.redo] = second.scores([self.pieces[i] for i in self.redo])
+        out = np.zeros((self.texts, len(self.classifier.categories)), np.float32)
+        np.maximum.at(out, self.owner, self.per_window)
+        return out

@@ -43,12 +43,15 @@ def _guard(settings: GuardSettings) -> LlamaGuardClassifier:
     )
 
 
-def load_backend(name: str, guard: GuardSettings = GuardSettings()) -> Classifier:
+def load_backend(
+    name: str, guard: GuardSettings = GuardSettings(), second_stage: bool = True
+) -> Classifier:
     """The named backend; the ensemble is embedded + Llama Guard, max per category."""
     if name == "embedded":
-        return EmbeddedClassifier.load()
+        return EmbeddedClassifier.load(second_stage=second_stage)
     if name == "llama-guard":
         return _guard(guard)
     if name == "ensemble":
-        return EnsembleClassifier([EmbeddedClassifier.load(), _guard(guard)], mode="max")
+        embedded = EmbeddedClassifier.load(second_stage=second_stage)
+        return EnsembleClassifier([embedded, _guard(guard)], mode="max")
     raise InvalidInputError(f"unknown backend {name!r}: use embedded, llama-guard or ensemble")

@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 from aupgate.classify.backend import Classifier, InputError, check_text
 from aupgate.classify.factory import GuardSettings, load_backend
 from aupgate.classify.taxonomy import SECTIONS
+from aupgate.cli._output import runtime
 from aupgate.decision import Classification
 from aupgate.errors import InvalidInputError
 
@@ -74,12 +75,16 @@ def prediction(c: Classification, threshold: float) -> dict[str, Any]:
     }
 
 
-def _backend(backend: str, url: str | None, model: str, version: str) -> Classifier:
-    return load_backend(backend, GuardSettings(url=url, model=model, version=version))
+def _backend(
+    ctx: typer.Context, backend: str, url: str | None, model: str, version: str
+) -> Classifier:
+    second_stage = runtime(ctx).settings.classifier_second_stage
+    return load_backend(backend, GuardSettings(url=url, model=model, version=version), second_stage)
 
 
 @classify_app.command("run", hidden=True)
 def run(
+    ctx: typer.Context,
     text: str | None = typer.Argument(None, help="The text to classify."),
     input: Path | None = typer.Option(None, "--input", help='JSONL of {"id", "text"}.'),
     output: Path | None = typer.Option(None, "--output", help="JSONL predictions (with --input)."),
@@ -95,7 +100,7 @@ def run(
         raise InvalidInputError("give either TEXT or --input FILE")
     if input is not None and output is None:
         raise InvalidInputError("--input needs --output")
-    classifier = _backend(backend, guard_url, guard_model, guard_version)
+    classifier = _backend(ctx, backend, guard_url, guard_model, guard_version)
     if text is not None:
         result = prediction(classifier.classify(text), threshold)
         if as_json:
@@ -192,6 +197,7 @@ def _batch(
 
 @classify_app.command("eval")
 def eval_command(
+    ctx: typer.Context,
     dataset: str = typer.Argument(..., help="dev, test, or a JSONL file of {text, label}."),
     as_json: bool = JSON_OPTION,
     threshold: float = THRESHOLD,
@@ -204,7 +210,7 @@ def eval_command(
     """The evaluation report: P/R/F1, look-alike FPR, 2.1 recall, ECE, obfuscation, latency."""
     from aupgate.classify.evalset import load_eval
 
-    classifier = _backend(backend, guard_url, guard_model, guard_version)
+    classifier = _backend(ctx, backend, guard_url, guard_model, guard_version)
     report = load_eval(dataset, classifier, threshold, latency)
     if as_json:
         print_json(report)

@@ -5,8 +5,9 @@ The policy runs on the event loop (tens of microseconds) and the durable audit a
 awaited, not waited for in a thread. Database lookups, and classification of texts longer
 than `INLINE_CLASSIFY_CHARS`, run in worker threads so the loop never stalls; a short text is
 classified inline, which costs less than the two thread hand-offs (~2 ms for a 64-token
-prompt). A part that fails refuses the request (fail closed) and, where the audit log still
-works, the refusal is recorded.
+prompt), except a staged classifier's second stage, which goes to a worker thread. A part
+that fails refuses the request (fail closed) and, where the audit log still works, the
+refusal is recorded.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from anyio import to_thread
 from starlette.requests import Request
 
 from aupgate.audit import AuditError, refusal_body
-from aupgate.classify.backend import Classifier, ClassifyError, InputError
+from aupgate.classify.backend import Classifier, ClassifyError, InputError, StagedClassifier
 from aupgate.decision import Classification, Decision, OrgSnapshot
 from aupgate.errors import AupgateError, InvalidInputError, NotFoundError
 from aupgate.gateway.auth import Authenticator, AuthFailure, Caller, OidcConfig, OidcVerifier
@@ -177,10 +178,16 @@ class Gateway:
     # -- decide -----------------------------------------------------------------------------
 
     async def classify_text(self, text: str) -> Classification:
-        """Classify inline if the text is short, else in a worker thread."""
-        if len(text) <= INLINE_CLASSIFY_CHARS:
-            return self.classifier.classify(text)
-        return await to_thread.run_sync(self.classifier.classify, text)
+        """Classify a short text inline (for a staged classifier, its first stage only; the
+        second runs in a worker thread), a long one in a worker thread."""
+        if len(text) > INLINE_CLASSIFY_CHARS:
+            return await to_thread.run_sync(self.classifier.classify, text)
+        if isinstance(self.classifier, StagedClassifier):
+            result = self.classifier.classify_in_stages(text)
+            if isinstance(result, Classification):
+                return result
+            return await to_thread.run_sync(result)
+        return self.classifier.classify(text)
 
     async def admit(
         self,

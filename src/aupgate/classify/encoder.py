@@ -1,0 +1,104 @@
+"""The embedded backend's second stage: a fine-tuned MiniLM for the prompts stage 1 is unsure of.
+
+The shipped linear model reads topic well and intent poorly; the encoder (all-MiniLM-L6-v2
+fine-tuned end to end on the same corpus, exported to ONNX with int8 weights) reads intent
+better but costs several milliseconds per window. So it runs only on the windows whose top
+linear-model score falls inside the manifest's band, and its calibrated scores replace stage
+1's for those windows (a text's score is still the max over its windows).
+Built by `benchmarks/classifier_finetune.py --ship` (docs/classifier.md); run with ONNX
+Runtime on one thread, so that it takes one core of the gateway's, not all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+from aupgate.classify.artefact import ENCODER_FILES, ArtefactError
+from aupgate.classify.model import Array, Calibration
+
+_BATCH = 32  # windows per ONNX call; sorted by length so padding stays small
+MAX_WINDOWS = 64  # per text: about 0.3 s of encoder time on one core at worst
+
+
+def _sigmoid(z: Array) -> Array:
+    return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+
+
+class EncoderStage:
+    """Calibrated category scores of the fine-tuned encoder, and the band it is used in."""
+
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        tokenizer: Tokenizer,
+        calibration: Calibration,
+        band: tuple[float, float],
+    ) -> None:
+        self._session = session
+        self._tokenizer = tokenizer
+        self._calibration = calibration
+        self.band = band
+
+    @classmethod
+    def load(cls, folder: Path, manifest: Mapping[str, Any], categories: int) -> EncoderStage:
+        """The second stage the manifest describes; raises `ArtefactError` with the reason."""
+        try:
+            spec = manifest["second_stage"]
+            lo, hi = (float(x) for x in spec["band"])
+            tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+            tokenizer.enable_truncation(int(spec["max_length"]))
+            tokenizer.enable_padding()
+            with np.load(folder / ENCODER_FILES[1]) as npz:
+                calibration = Calibration(
+                    npz["slope"].astype(np.float32), npz["intercept"].astype(np.float32)
+                )
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = 1
+            options.inter_op_num_threads = 1
+            session = ort.InferenceSession(
+                str(folder / ENCODER_FILES[0]), options, providers=["CPUExecutionProvider"]
+            )
+        except (OSError, KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise ArtefactError(f"cannot load the second stage from {folder}: {exc}") from exc
+        if not 0.0 <= lo <= hi <= 1.0:
+            raise ArtefactError(f"{folder}: second-stage band [{lo}, {hi}] is not inside [0, 1]")
+        if calibration.slope.shape != (categories,):
+            raise ArtefactError(f"{folder}: second stage does not score the manifest's categories")
+        return cls(session, tokenizer, calibration, (lo, hi))
+
+    def uncertain(self, top: Array, owner: np.ndarray) -> np.ndarray:
+        """The windows this stage scores again: those whose top stage-1 score is in the band,
+        at most `MAX_WINDOWS` per text (the most suspect), so that a long document costs a
+        bounded amount; `owner` is the text of each window."""
+        lo, hi = self.band
+        candidates = np.flatnonzero((top >= lo) & (top <= hi))
+        taken: dict[int, int] = {}
+        chosen = []
+        for i in candidates[np.argsort(-top[candidates], kind="stable")]:
+            text = int(owner[i])
+            if taken.get(text, 0) < MAX_WINDOWS:
+                taken[text] = taken.get(text, 0) + 1
+                chosen.append(int(i))
+        return np.array(sorted(chosen), np.int64)
+
+    def scores(self, pieces: Sequence[str]) -> Array:
+        """Calibrated scores, shape (len(pieces), categories)."""
+        width = self._calibration.slope.shape[0]
+        out = np.zeros((len(pieces), width), np.float32)
+        order = sorted(range(len(pieces)), key=lambda i: len(pieces[i]))
+        for start in range(0, len(order), _BATCH):
+            rows = order[start : start + _BATCH]
+            encoded = self._tokenizer.encode_batch([pieces[i] for i in rows])
+            feed = {
+                "input_ids": np.array([e.ids for e in encoded], np.int64),
+                "attention_mask": np.array([e.attention_mask for e in encoded], np.int64),
+            }
+            logits = self._session.run(["logits"], feed)[0]
+            out[rows] = self._calibration(_sigmoid(logits))
+        return out
