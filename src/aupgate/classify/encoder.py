@@ -23,7 +23,7 @@ from aupgate.classify.artefact import ENCODER_FILES, ArtefactError
 from aupgate.classify.model import Array, Calibration
 
 _BATCH = 32  # windows per ONNX call; sorted by length so padding stays small
-MAX_WINDOWS = 64  # per text: about 0.3 s of encoder time on one core at worst
+MAX_WINDOWS = 16  # per text: about 0.3 s of encoder time at worst (one AVX2 core)
 
 
 def _sigmoid(z: Array) -> Array:
