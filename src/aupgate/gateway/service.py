@@ -98,6 +98,11 @@ class Gateway:
     def classifier(self) -> Classifier:
         return self._classifier if self._classifier is not None else self.runtime.classifier
 
+    @cached_property
+    def staged(self) -> StagedClassifier | None:
+        """The classifier, if it runs in stages (checked once: a Protocol isinstance is slow)."""
+        return self.classifier if isinstance(self.classifier, StagedClassifier) else None
+
     async def run(self, stage: str, func: Callable[..., T], *args: Any) -> T:
         """Run a synchronous part in a worker thread, timed as `stage`."""
         with self.metrics.stage(stage):
@@ -182,8 +187,8 @@ class Gateway:
         second runs in a worker thread), a long one in a worker thread."""
         if len(text) > INLINE_CLASSIFY_CHARS:
             return await to_thread.run_sync(self.classifier.classify, text)
-        if isinstance(self.classifier, StagedClassifier):
-            result = self.classifier.classify_in_stages(text)
+        if self.staged is not None:
+            result = self.staged.classify_in_stages(text)
             if isinstance(result, Classification):
                 return result
             return await to_thread.run_sync(result)
