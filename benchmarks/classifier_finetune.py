@@ -34,7 +34,8 @@ thresholds from `aupgate.classify.evaluate.best_threshold_at_fpr`.
   thread, one call per prompt at 64 tokens (tokenisation included); int8 quality is measured
   too (its own dev calibration).
 
-Options: --epochs, --max-length, --batch, --lr, --max-train (subsample train; 0 = all), --reuse
+Options: --epochs, --max-length, --batch, --lr, --max-train (subsample train; 0 = all),
+--per-channel (int8 weights with one scale per output channel), --reuse
 (skip training when OUT/model.pt exists), --out (default benchmarks/out/classifier_finetune).
 """
 
@@ -292,8 +293,9 @@ def ort_scorer(session: Any, tokenizer: Any, max_length: int) -> RawScorer:
     return score
 
 
-def export_onnx(net: Any, out: Path) -> tuple[Path, Path]:
-    """fp32 export (dynamic batch and length) and its dynamic int8 quantisation."""
+def export_onnx(net: Any, out: Path, per_channel: bool = False) -> tuple[Path, Path]:
+    """fp32 export (dynamic batch and length) and its dynamic int8 quantisation (one scale
+    per tensor, or per output channel)."""
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -313,7 +315,7 @@ def export_onnx(net: Any, out: Path) -> tuple[Path, Path]:
         opset_version=17,
         dynamo=False,
     )
-    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=per_channel)
     return fp32, int8
 
 
@@ -495,6 +497,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--max-train", type=int, default=0, help="subsample train (0 = all)")
+    parser.add_argument(
+        "--per-channel", action="store_true", help="int8 with a scale per output channel"
+    )
     parser.add_argument("--reuse", action="store_true", help="reuse OUT/model.pt if present")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/classifier_finetune"))
     parser.add_argument(
@@ -554,7 +559,7 @@ def main() -> None:
         alpaca,
     )
 
-    fp32_path, int8_path = export_onnx(net, args.out)
+    fp32_path, int8_path = export_onnx(net, args.out, args.per_channel)
     int8_session = ort_session(int8_path)
     quant, quant_cal = calibrated(ort_scorer(int8_session, tokenizer, args.max_length))
     results += rows_for(
