@@ -34,8 +34,7 @@ thresholds from `aupgate.classify.evaluate.best_threshold_at_fpr`.
   thread, one call per prompt at 64 tokens (tokenisation included); int8 quality is measured
   too (its own dev calibration).
 
-Options: --epochs, --max-length, --batch, --lr, --max-train (subsample train; 0 = all),
---per-channel (int8 weights with one scale per output channel), --reuse
+Options: --epochs, --max-length, --batch, --lr, --max-train (subsample train; 0 = all), --reuse
 (skip training when OUT/model.pt exists), --out (default benchmarks/out/classifier_finetune).
 """
 
@@ -293,9 +292,8 @@ def ort_scorer(session: Any, tokenizer: Any, max_length: int) -> RawScorer:
     return score
 
 
-def export_onnx(net: Any, out: Path, per_channel: bool = False) -> tuple[Path, Path]:
-    """fp32 export (dynamic batch and length) and its dynamic int8 quantisation (one scale
-    per tensor, or per output channel)."""
+def export_onnx(net: Any, out: Path) -> tuple[Path, Path]:
+    """fp32 export (dynamic batch and length) and its dynamic int8 quantisation."""
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -315,12 +313,17 @@ def export_onnx(net: Any, out: Path, per_channel: bool = False) -> tuple[Path, P
         opset_version=17,
         dynamo=False,
     )
-    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=per_channel)
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
     return fp32, int8
 
 
 def ship_second_stage(
-    folder: Path, onnx_path: Path, calibration: Calibration, band: tuple[float, float], length: int
+    folder: Path,
+    onnx_path: Path,
+    calibration: Calibration,
+    band: tuple[float, float],
+    length: int,
+    model: str,
 ) -> str:
     """Add the model as the embedded backend's second stage; returns the artefact's hash."""
     shutil.copyfile(onnx_path, folder / artefact.ENCODER_FILES[0])
@@ -332,7 +335,7 @@ def ship_second_stage(
     manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
     manifest["version"] = str(manifest["version"]).split("+")[0] + "+encoder"
     manifest["second_stage"] = {
-        "model": "all-MiniLM-L6-v2 fine-tuned end to end, ONNX dynamic int8",
+        "model": model,
         "band": list(band),
         "max_length": length,
     }
@@ -497,9 +500,6 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--max-train", type=int, default=0, help="subsample train (0 = all)")
-    parser.add_argument(
-        "--per-channel", action="store_true", help="int8 with a scale per output channel"
-    )
     parser.add_argument("--reuse", action="store_true", help="reuse OUT/model.pt if present")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/classifier_finetune"))
     parser.add_argument(
@@ -559,7 +559,7 @@ def main() -> None:
         alpaca,
     )
 
-    fp32_path, int8_path = export_onnx(net, args.out, args.per_channel)
+    fp32_path, int8_path = export_onnx(net, args.out)
     int8_session = ort_session(int8_path)
     quant, quant_cal = calibrated(ort_scorer(int8_session, tokenizer, args.max_length))
     results += rows_for(
@@ -591,7 +591,10 @@ def main() -> None:
         )
 
     if args.ship:
-        sha = ship_second_stage(args.ship, int8_path, quant_cal, DEFAULT_BAND, args.max_length)
+        model = f"all-MiniLM-L6-v2 fine-tuned end to end ({args.epochs} epochs), ONNX dynamic int8"
+        sha = ship_second_stage(
+            args.ship, int8_path, quant_cal, DEFAULT_BAND, args.max_length, model
+        )
         log.print(f"second stage written to {args.ship}; artefact sha256 {sha}")
 
     short = [e.text for e in test if len(e.text.split()) <= 48][:LATENCY_PROMPTS]
