@@ -2,7 +2,8 @@
 
 What it undoes: compatibility forms (NFKC: full-width letters, ligatures), zero-width and other
 invisible characters, Cyrillic/Greek look-alike letters inside Latin words, letters spaced apart
-("b o m b"), leetspeak inside words ("h4ck", "b0mb"), and base64 segments (replaced by the
+("b o m b"; a run of several spaced words is cut into lexicon words, `segment`), leetspeak
+inside words ("h4ck", "b0mb"), and base64 segments (replaced by the
 text they decode to, when that is prose). Pure functions, no I/O.
 """
 
@@ -13,6 +14,8 @@ import binascii
 import re
 import unicodedata
 from typing import Final
+
+from aupgate.classify.segment import split_words
 
 # Characters that render as nothing (or as a space) and are used to split trigger words.
 _INVISIBLE: Final = re.compile(
@@ -51,7 +54,9 @@ def _fold_leet(match: re.Match[str]) -> str:
 
 
 def _unspace(match: re.Match[str]) -> str:
-    return re.sub(r"[ .\-_*]", "", match.group(0))
+    letters = re.sub(r"[ .\-_*]", "", match.group(0))
+    words = split_words(letters)
+    return letters if words is None else " ".join(words)
 
 
 def _decode(segment: str) -> str | None:

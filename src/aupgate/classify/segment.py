@@ -1,0 +1,99 @@
+"""Split a run of letters into words: "openinghours" -> "opening hours".
+
+Letter-spaced obfuscation ("o p e n i n g h o u r s") loses the word boundaries when the
+letters are joined, and so do one-letter words ("b u i l d a b o m b"). The pieces are those of
+the MiniLM WordPiece vocabulary that both classifier stages read (`artefacts/tokenizer.json`):
+whole words start a word, `##` pieces continue one ("jam" + "##ming"). Its entries are roughly
+in order of frequency, so a piece costs log(rank) plus a constant, as in Zipf-cost word
+segmentation, and the cheapest cover of the run wins.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from functools import cache
+from pathlib import Path
+from typing import Final, NamedTuple
+
+_TOKENIZER: Final = Path(__file__).resolve().parent / "artefacts" / "tokenizer.json"
+_FIRST_WORD: Final = "the"  # the vocabulary's words start here; before: characters, [unused]
+_ONE_LETTER_WORDS: Final = ("a", "i")
+_MAX_PIECE: Final = 24
+# Longer runs are left joined: such runs are not prose, and the search grows with length.
+_MAX_RUN: Final = 256
+
+
+class Pieces(NamedTuple):
+    """Cost of each whole-word piece and of each continuation (`##`) piece, by its text."""
+
+    words: dict[str, float]
+    continuations: dict[str, float]
+
+
+@cache
+def pieces() -> Pieces:
+    vocab: dict[str, int] = json.loads(_TOKENIZER.read_text("utf-8"))["model"]["vocab"]
+    first = vocab[_FIRST_WORD]
+    per_piece = math.log(math.log(len(vocab)))
+
+    def cost(token_id: int) -> float:
+        return math.log(max(token_id - first, 0) + 1) + per_piece
+
+    words: dict[str, float] = {}
+    continuations: dict[str, float] = {}
+    for token, token_id in vocab.items():
+        text = token.removeprefix("##")
+        if not (text.isascii() and text.isalpha()):
+            continue
+        if token.startswith("##"):
+            continuations[text] = cost(token_id)
+        elif len(text) > 1 and token_id >= first:
+            words[text] = cost(token_id)
+    for letter in _ONE_LETTER_WORDS:
+        words[letter] = cost(first)
+    return Pieces(words, continuations)
+
+
+def split_words(letters: str) -> list[str] | None:
+    """`letters` cut into words (case kept), or None if no cover by vocabulary pieces exists."""
+    words, continuations = pieces()
+    folded = letters.lower()
+    n = len(folded)
+    if n == 0 or n > _MAX_RUN:
+        return None
+    # best[i]: (cost of the cheapest cover of folded[:i], start of its last piece, starts a word)
+    best: list[tuple[float, int, bool] | None] = [None] * (n + 1)
+    best[0] = (0.0, 0, True)
+    for end in range(1, n + 1):
+        for start in range(max(0, end - _MAX_PIECE), end):
+            before = best[start]
+            if before is None:
+                continue
+            piece = folded[start:end]
+            options = [(words.get(piece), True)]
+            if start > 0:  # a word cannot begin with a continuation
+                options.append((continuations.get(piece), False))
+            for piece_cost, starts_word in options:
+                if piece_cost is None:
+                    continue
+                total = before[0] + piece_cost
+                current = best[end]
+                if current is None or total < current[0]:
+                    best[end] = (total, start, starts_word)
+    if best[n] is None:
+        return None
+    out: list[str] = []
+    tail = ""  # continuation pieces met so far (walking back), glued to the word they end
+    end = n
+    while end > 0:
+        step = best[end]
+        assert step is not None
+        _, start, starts_word = step
+        if starts_word:
+            out.append(letters[start:end] + tail)
+            tail = ""
+        else:
+            tail = letters[start:end] + tail
+        end = start
+    return out[::-1]
