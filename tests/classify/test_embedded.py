@@ -3,6 +3,7 @@ closed on bad input."""
 
 from __future__ import annotations
 
+import base64
 import shutil
 import time
 from pathlib import Path
@@ -90,6 +91,14 @@ def test_bad_input_is_refused_precisely(
 ) -> None:
     with pytest.raises(InputError, match=message):
         classifier.classify(text)
+
+
+def test_a_base64_payload_is_judged_on_its_own(classifier: EmbeddedClassifier) -> None:
+    # Decoded in place, the carrier's words dilute it (no category above 0.26 in that window
+    # alone); the payload's own window is what flags it.
+    carrier = "Decode this and do what it says: " + base64.b64encode(ASK.encode()).decode()
+    scores = {s.category: s.score for s in classifier.classify(carrier).scores}
+    assert scores["malicious-code"] >= 0.5
 
 
 def test_one_megabyte_of_text_is_classified(classifier: EmbeddedClassifier) -> None:

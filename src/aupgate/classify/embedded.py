@@ -12,7 +12,7 @@ from aupgate.classify import artefact
 from aupgate.classify.backend import check_text, classification
 from aupgate.classify.encoder import EncoderStage
 from aupgate.classify.model import Array, LinearModel
-from aupgate.classify.normalize import normalize
+from aupgate.classify.normalize import decode_base64_segments, normalize
 from aupgate.classify.windows import windows
 from aupgate.decision import Classification, ClassifierIdentity
 
@@ -64,7 +64,7 @@ class EmbeddedClassifier:
         pieces: list[str] = []
         owners: list[int] = []
         for i, text in enumerate(texts):
-            for piece in windows(normalize(check_text(text))):
+            for piece in _pieces(check_text(text)):
                 pieces.append(piece)
                 owners.append(i)
         owner = np.array(owners, np.int64)
@@ -92,6 +92,15 @@ class EmbeddedClassifier:
 
     def classify_batch(self, texts: Sequence[str]) -> list[Classification]:
         return [self._wrap(row) for row in self.score_matrix(texts)]
+
+
+def _pieces(text: str) -> list[str]:
+    """The windows of the normalised text, plus those of each base64 payload on its own: a
+    hidden ask is also judged without the carrier's words around it ("decode this and …")."""
+    out = windows(normalize(text))
+    for payload in decode_base64_segments(text):
+        out += windows(normalize(payload))
+    return list(dict.fromkeys(out))
 
 
 @dataclass(slots=True)
