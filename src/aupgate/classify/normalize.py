@@ -3,7 +3,8 @@
 What it undoes: compatibility forms (NFKC: full-width letters, ligatures), zero-width and other
 invisible characters, Cyrillic/Greek look-alike letters inside Latin words, letters spaced apart
 ("b o m b"; a run of several spaced words is cut into lexicon words, `segment`), leetspeak
-inside words ("h4ck", "b0mb"), and base64 segments (replaced by the
+inside words ("h4ck", "b0mb"; "4nd" too, but not "3rd" or "10km") and, in a text mostly
+written so, bare digits that spell common words ("70" -> "to"), and base64 segments (replaced by the
 text they decode to, when that is prose). Pure functions, no I/O.
 """
 
@@ -15,7 +16,7 @@ import re
 import unicodedata
 from typing import Final
 
-from aupgate.classify.segment import split_words
+from aupgate.classify.segment import is_common_word, split_words
 
 # Characters that render as nothing (or as a space) and are used to split trigger words.
 _INVISIBLE: Final = re.compile(
@@ -40,17 +41,44 @@ _LEET: Final[dict[int, str]] = str.maketrans(
 )
 _LEET_WORD: Final = re.compile(r"(?<![\w@$])(?=[\w@$]*[a-zA-Z])(?=[\w@$]*[013457@$])[\w@$]+")
 # Three or more single letters separated by single spaces/dots/dashes: "b o m b", "k.i.l.l".
+# In a text mostly written in leetspeak, bare digits are read as leetspeak too:
+# "3xpl41n h0w 70 bu1ld 4 b0mb".
+_LEET_MIN_WORDS: Final = 3
+_LEET_MIN_SHARE: Final = 0.25
+_DIGIT_WORD: Final = re.compile(r"(?<![\w@$.,])\d{1,4}(?![\w@$]|[.,]\d)")
 _SPACED: Final = re.compile(r"\b(?:[A-Za-z][ .\-_*]){2,}[A-Za-z]\b")
 _BASE64: Final = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{16,}={0,2}(?![A-Za-z0-9+/=])")
 # Decoded bytes must look like text to count; random identifiers decode to garbage.
 _MIN_PRINTABLE: Final = 0.9
 
 
+# Digits then a few letters is a number with a unit or an ordinal ("10km", "3rd", "12a")
+# unless it folds to a common word and is neither ("4nd" -> "and", "0f" -> "of", "73ll" ->
+# "tell").
+_NUMBER_THEN_LETTERS: Final = re.compile(r"(\d+)([a-zA-Z]{1,3})")
+# Units and suffixes a number commonly carries ("5g", "24h", "1080p", "90s"); not "f" or
+# "c": "0f" is far more often "of" than zero Fahrenheit.
+_UNIT_NAMES: Final = "s ms h d k m km cm mm g kg mg l ml b kb mb gb tb x v w kw hz p am pm ft lb oz"
+_UNITS: Final = frozenset(_UNIT_NAMES.split())
+
+
+def _ordinal(digits: str, suffix: str) -> bool:
+    last, tens = int(digits[-1]), len(digits) > 1 and digits[-2] == "1"
+    expected = "th" if tens or last > 3 or last == 0 else ("st", "nd", "rd")[last - 1]
+    return suffix.lower() == expected
+
+
 def _fold_leet(match: re.Match[str]) -> str:
     word = match.group(0)
-    if word.isdigit() or re.fullmatch(r"\d+[a-zA-Z]{1,3}", word):  # numbers, "3rd", "10km"
+    if word.isdigit():  # "70" may be "to", but numbers are far commoner
         return word
-    return word.translate(_LEET)
+    folded = word.translate(_LEET)
+    number = _NUMBER_THEN_LETTERS.fullmatch(word)
+    if number is not None:
+        digits, letters = number.groups()
+        if _ordinal(digits, letters) or letters.lower() in _UNITS or not is_common_word(folded):
+            return word
+    return folded
 
 
 def _unspace(match: re.Match[str]) -> str:
@@ -87,7 +115,25 @@ def normalize(text: str) -> str:
     out = _CONTROL.sub(" ", _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)))
     # Decode before folding: folding would corrupt the base64 alphabet.
     out = _BASE64.sub(_replace_base64, out)
-    return _LEET_WORD.sub(_fold_leet, _SPACED.sub(_unspace, out.translate(_HOMOGLYPHS)))
+    out = _SPACED.sub(_unspace, out.translate(_HOMOGLYPHS))
+    folded = _LEET_WORD.sub(_fold_leet, out)
+    if _mostly_leet(out, folded):
+        # Written in leetspeak: bare digits that fold to common words are words too ("70" -> "to").
+        folded = _DIGIT_WORD.sub(_fold_digits, folded)
+    return folded
+
+
+def _mostly_leet(before: str, after: str) -> bool:
+    """Whether folding changed enough of the words to call the text leetspeak (a formula or
+    an identifier here and there in a long text does not)."""
+    words = before.split()
+    changed = sum(a != b for a, b in zip(words, after.split(), strict=True))
+    return changed >= _LEET_MIN_WORDS and changed >= _LEET_MIN_SHARE * len(words)
+
+
+def _fold_digits(match: re.Match[str]) -> str:
+    word = match.group(0).translate(_LEET)
+    return word if is_common_word(word) else match.group(0)
 
 
 def dedup_key(text: str) -> str:

@@ -25,10 +25,12 @@ _MAX_RUN: Final = 256
 
 
 class Pieces(NamedTuple):
-    """Cost of each whole-word piece and of each continuation (`##`) piece, by its text."""
+    """Cost of each whole-word piece and of each continuation (`##`) piece, by its text, and
+    each whole word's rank (0 for "the")."""
 
     words: dict[str, float]
     continuations: dict[str, float]
+    ranks: dict[str, int]
 
 
 @cache
@@ -42,6 +44,7 @@ def pieces() -> Pieces:
 
     words: dict[str, float] = {}
     continuations: dict[str, float] = {}
+    ranks: dict[str, int] = {}
     for token, token_id in vocab.items():
         text = token.removeprefix("##")
         if not (text.isascii() and text.isalpha()):
@@ -50,14 +53,21 @@ def pieces() -> Pieces:
             continuations[text] = cost(token_id)
         elif len(text) > 1 and token_id >= first:
             words[text] = cost(token_id)
+            ranks[text] = token_id - first
     for letter in _ONE_LETTER_WORDS:
         words[letter] = cost(first)
-    return Pieces(words, continuations)
+        ranks[letter] = 0
+    return Pieces(words, continuations, ranks)
+
+
+def is_common_word(text: str, top: int = 5000) -> bool:
+    """Whether `text` (any case) is one of the vocabulary's `top` most frequent whole words."""
+    return pieces().ranks.get(text.lower(), top) < top
 
 
 def split_words(letters: str) -> list[str] | None:
     """`letters` cut into words (case kept), or None if no cover by vocabulary pieces exists."""
-    words, continuations = pieces()
+    words, continuations, _ = pieces()
     folded = letters.lower()
     n = len(folded)
     if n == 0 or n > _MAX_RUN:
