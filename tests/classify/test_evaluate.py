@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from aupgate.classify.dataset import Example
 from aupgate.classify.evaluate import (
     PRF,
     best_threshold_at_fpr,
@@ -12,6 +13,7 @@ from aupgate.classify.evaluate import (
     family_recall,
     prohibited_vs_benign,
 )
+from aupgate.classify.report import quality
 from aupgate.classify.train import fit_calibration
 
 CATS = ("military-warfare", "violence")
@@ -54,3 +56,21 @@ def test_fitted_calibration_is_monotone_and_tracks_frequency() -> None:
     out = cal(grid)
     assert (np.diff(out[:, 1]) > 0).all()
     assert out[-1, 1] > 0.8 and out[0, 1] < 0.2
+
+
+def test_quality_splits_2_1_recall_by_language() -> None:
+    rows = [
+        Example("a", "t", "military-warfare", "written/military-warfare", "g1", lang="en"),
+        Example("b", "t", "military-warfare", "written/military-warfare", "g2", lang="en"),
+        Example("c", "t", "military-warfare", "written/military-warfare", "g3", lang="zh"),
+        Example("d", "t", "benign", "written/military-warfare", "g4", lang="ru"),
+    ]
+    scores = np.array([[0.9, 0.0], [0.2, 0.0], [0.1, 0.0], [0.0, 0.0]], np.float32)
+    report = quality(scores, rows, CATS, 0.5)
+    assert report["family_2_1_recall"] == {"recall": 0.3333, "n": 3}  # rounded to 4 places
+    assert report["family_2_1_recall_by_language"] == {
+        "en": {"recall": 0.5, "n": 2},
+        "other": {"recall": 0.0, "n": 1},
+    }
+    english_only = quality(scores[:2], rows[:2], CATS, 0.5)
+    assert english_only["family_2_1_recall_by_language"] == {"en": {"recall": 0.5, "n": 2}}

@@ -48,6 +48,7 @@ class Example:
     # Where a row must stay out of training: licence (Alpaca) or purpose (AILuminate fr_FR).
     eval_only: bool = False
     topic: str = ""
+    lang: str = "en"  # ISO 639-1 code; written rows say theirs, public sets are English but fr_FR
 
 
 def split_of(group: str) -> Split:
@@ -64,6 +65,7 @@ def _public(source: str, key: str, text: str, label: str, **kw: str) -> Example:
         source=source,
         group=dedup_key(text),
         topic=kw.get("topic", ""),
+        lang=kw.get("lang", "en"),
     )
 
 
@@ -111,7 +113,9 @@ def load_public(root: Path = SHARED_DATA) -> list[Example]:
     for r in _csv(ail / "airr_official_1.0_demo_fr_fr_prompt_set_release.csv"):
         text = r["prompt_text"]
         label = labels.ailuminate(r["hazard"], text)
-        ex = _public("ailuminate-fr", r["release_prompt_id"], text, label, topic=r["hazard"])
+        ex = _public(
+            "ailuminate-fr", r["release_prompt_id"], text, label, topic=r["hazard"], lang="fr"
+        )
         out.append(replace(ex, eval_only=True))
     for d in _jsonl(root / "coconot" / "coconot_eval.jsonl"):
         text, cat, sub = str(d["prompt"]), str(d["category"]), str(d["subcategory"])
@@ -162,6 +166,7 @@ def parse_written(source: str, lines: Iterable[str]) -> Iterator[Example]:
             source=f"written/{source}",
             group=f"pair:{pair}",
             topic=str(d.get("topic") or ""),
+            lang=str(d.get("lang") or "en"),
         )
 
 

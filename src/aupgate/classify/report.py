@@ -59,6 +59,15 @@ def quality(
             "n": int(military.sum()),
         }
     recall, n21 = family_recall(scores, labels, categories, threshold)
+    # Both stages read English best; the written 2.1 rows include other languages.
+    english = np.array([e.lang == "en" for e in rows], dtype=bool)
+    by_language: dict[str, dict[str, float | int]] = {}
+    for name, mask in (("en", english), ("other", ~english)):
+        r, n = family_recall(
+            scores[mask], [y for y, m in zip(labels, mask, strict=True) if m], categories, threshold
+        )
+        if n:
+            by_language[name] = {"recall": round(r, 4), "n": n}
     return {
         "n": len(rows),
         "prohibited_vs_benign": _prf(prohibited_vs_benign(scores, labels, threshold)),
@@ -67,6 +76,7 @@ def quality(
         },
         "benign_lookalike_fpr": lookalike,
         "family_2_1_recall": {"recall": round(recall, 4), "n": n21},
+        "family_2_1_recall_by_language": by_language,
         "ece": round(expected_calibration_error(scores, labels, categories), 4),
     }
 

@@ -229,6 +229,12 @@ def _print_report(report: dict[str, Any]) -> None:
             f"2.1 recall={part['family_2_1_recall']['recall']:.3f} "
             f"(n={part['family_2_1_recall']['n']})  ECE={part['ece']:.3f}"
         )
+        if len(part["family_2_1_recall_by_language"]) == 2:
+            langs = part["family_2_1_recall_by_language"]
+            console.print(
+                f"{name}: 2.1 recall, English {langs['en']['recall']:.3f} (n={langs['en']['n']}),"
+                f" other languages {langs['other']['recall']:.3f} (n={langs['other']['n']})"
+            )
         if part["benign_lookalike_fpr"]:
             fpr = part["benign_lookalike_fpr"]
             fpr_rows = [(k, v["n"], f"{v['fpr']:.3f}") for k, v in fpr.items()]
