@@ -13,6 +13,7 @@ from aupgate.classify.backend import check_text, classification
 from aupgate.classify.encoder import EncoderStage
 from aupgate.classify.model import Array, LinearModel
 from aupgate.classify.normalize import decode_base64_segments, normalize
+from aupgate.classify.segment import pieces
 from aupgate.classify.windows import windows
 from aupgate.decision import Classification, ClassifierIdentity
 
@@ -39,6 +40,7 @@ class EmbeddedClassifier:
     ) -> EmbeddedClassifier:
         """The artefact in `folder`; `second_stage=False` runs the linear model alone."""
         model, manifest, sha = artefact.load(folder)
+        pieces()  # normalisation's vocabulary: read now, not on the first letter-spaced text
         version = str(manifest.get("version", "?"))
         second = None
         if "second_stage" in manifest:
