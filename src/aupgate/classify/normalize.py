@@ -14,9 +14,10 @@ import base64
 import binascii
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import Final
 
-from aupgate.classify.segment import is_common_word, split_words
+from aupgate.classify.segment import is_common_word, words_of
 
 # Characters that render as nothing (or as a space) and are used to split trigger words.
 _INVISIBLE: Final = re.compile(
@@ -46,6 +47,7 @@ _LEET_WORD: Final = re.compile(r"(?<![\w@$])(?=[\w@$]*[a-zA-Z])(?=[\w@$]*[013457
 _LEET_MIN_WORDS: Final = 3
 _LEET_MIN_SHARE: Final = 0.25
 _DIGIT_WORD: Final = re.compile(r"(?<![\w@$.,])\d{1,4}(?![\w@$]|[.,]\d)")
+_SEGMENT_BUDGET: Final = 8192
 _SPACED: Final = re.compile(r"\b(?:[A-Za-z][ .\-_*]){2,}[A-Za-z]\b")
 _BASE64: Final = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{16,}={0,2}(?![A-Za-z0-9+/=])")
 # Decoded bytes must look like text to count; random identifiers decode to garbage.
@@ -81,10 +83,19 @@ def _fold_leet(match: re.Match[str]) -> str:
     return folded
 
 
-def _unspace(match: re.Match[str]) -> str:
-    letters = re.sub(r"[ .\-_*]", "", match.group(0))
-    words = split_words(letters)
-    return letters if words is None else " ".join(words)
+def _unspacer() -> Callable[[re.Match[str]], str]:
+    """Joins letter-spaced runs and cuts them into words, the first `_SEGMENT_BUDGET` letters
+    of a text (the search costs a few microseconds a letter); past that, runs are only joined."""
+    budget = _SEGMENT_BUDGET
+
+    def unspace(match: re.Match[str]) -> str:
+        nonlocal budget
+        letters = re.sub(r"[ .\-_*]", "", match.group(0))
+        head, rest = letters[:budget], letters[budget:]
+        budget -= len(head)
+        return " ".join((words_of(head) if head else []) + ([rest] if rest else []))
+
+    return unspace
 
 
 def _decode(segment: str) -> str | None:
@@ -115,7 +126,7 @@ def normalize(text: str) -> str:
     out = _CONTROL.sub(" ", _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)))
     # Decode before folding: folding would corrupt the base64 alphabet.
     out = _BASE64.sub(_replace_base64, out)
-    out = _SPACED.sub(_unspace, out.translate(_HOMOGLYPHS))
+    out = _SPACED.sub(_unspacer(), out.translate(_HOMOGLYPHS))
     folded = _LEET_WORD.sub(_fold_leet, out)
     if _mostly_leet(out, folded):
         # Written in leetspeak: bare digits that fold to common words are words too ("70" -> "to").

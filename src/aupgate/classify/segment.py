@@ -20,8 +20,8 @@ _TOKENIZER: Final = Path(__file__).resolve().parent / "artefacts" / "tokenizer.j
 _FIRST_WORD: Final = "the"  # the vocabulary's words start here; before: characters, [unused]
 _ONE_LETTER_WORDS: Final = ("a", "i")
 _MAX_PIECE: Final = 24
-# Longer runs are left joined: such runs are not prose, and the search grows with length.
-_MAX_RUN: Final = 256
+# A longer run is cut into chunks of this many letters first (a word may break at a cut).
+MAX_RUN: Final = 256
 
 
 class Pieces(NamedTuple):
@@ -70,7 +70,7 @@ def split_words(letters: str) -> list[str] | None:
     words, continuations, _ = pieces()
     folded = letters.lower()
     n = len(folded)
-    if n == 0 or n > _MAX_RUN:
+    if n == 0 or n > MAX_RUN:
         return None
     # best[i]: (cost of the cheapest cover of folded[:i], start of its last piece, starts a word)
     best: list[tuple[float, int, bool] | None] = [None] * (n + 1)
@@ -107,3 +107,13 @@ def split_words(letters: str) -> list[str] | None:
             tail = letters[start:end] + tail
         end = start
     return out[::-1]
+
+
+def words_of(letters: str) -> list[str]:
+    """`letters` as words: each chunk of at most `MAX_RUN` letters cut into words where a
+    cover exists, left whole where none does."""
+    out: list[str] = []
+    for start in range(0, len(letters), MAX_RUN):
+        chunk = letters[start : start + MAX_RUN]
+        out.extend(split_words(chunk) or [chunk])
+    return out
