@@ -22,6 +22,43 @@ Matrix = Any
 NGRAM_FEATURES: Final = 2**16
 
 
+def _log_l2(counts: sp.csr_matrix, scale: float) -> sp.csr_matrix:
+    """log1p of the counts, each row scaled to L2 norm `scale` (empty rows stay empty).
+
+    With numpy on the CSR arrays: scipy's diags/multiply/hstack cost ~0.4 ms per short text.
+    """
+    data = np.log1p(counts.data.astype(np.float32))
+    rows = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
+    norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=counts.shape[0]))
+    data = (data * (scale / np.maximum(norms, 1e-9))[rows]).astype(np.float32)
+    return sp.csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape)
+
+
+def side_by_side(blocks: Sequence[Matrix], n_rows: int) -> sp.csr_matrix:
+    """The blocks (CSR matrices or dense arrays, `n_rows` rows each) as columns of one CSR
+    matrix, built in one step (scipy's hstack converts and validates block by block)."""
+    data, columns, rows = [], [], []
+    offset = 0
+    for block in blocks:
+        if sp.issparse(block):
+            data.append(block.data.astype(np.float32))
+            columns.append(block.indices.astype(np.int64) + offset)
+            rows.append(np.repeat(np.arange(n_rows), np.diff(block.indptr)))
+        else:
+            dense = np.asarray(block, np.float32)
+            data.append(dense.ravel())
+            columns.append(np.tile(np.arange(dense.shape[1]), n_rows) + offset)
+            rows.append(np.repeat(np.arange(n_rows), dense.shape[1]))
+        offset += block.shape[1]
+    row = np.concatenate(rows)
+    order = np.argsort(row, kind="stable")  # row by row, blocks left to right
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n_rows))])
+    return sp.csr_matrix(
+        (np.concatenate(data)[order], np.concatenate(columns)[order], indptr),
+        shape=(n_rows, offset),
+    )
+
+
 class Featuriser(Protocol):
     name: str
 
@@ -45,15 +82,10 @@ class NgramFeatures:
         )  # fmt: skip
 
     def __call__(self, texts: Sequence[str]) -> sp.csr_matrix:
-        words = self._words.transform(texts)
-        chars = self._chars.transform(texts)
-        # Sub-linear counts, then per-block L2 so long texts and short texts weigh alike.
-        blocks = []
-        for block in (words, chars):
-            block.data = np.log1p(block.data)
-            norms = np.sqrt(np.asarray(block.multiply(block).sum(axis=1)).ravel())
-            blocks.append(sp.diags(1.0 / np.maximum(norms, 1e-9)) @ block)
-        return sp.hstack(blocks, format="csr", dtype=np.float32) / np.float32(np.sqrt(2.0))
+        # Sub-linear counts, then per-block L2 so long texts and short texts weigh alike; the
+        # two blocks together have unit norm.
+        blocks = [_log_l2(v.transform(texts), 1 / np.sqrt(2.0)) for v in (self._words, self._chars)]
+        return side_by_side(blocks, len(texts))
 
 
 class StaticFeatures:

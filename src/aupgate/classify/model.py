@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp  # type: ignore[import-untyped]
 
-from aupgate.classify.features import Featuriser, Matrix
+from aupgate.classify.features import Featuriser, Matrix, side_by_side
 
 Array = npt.NDArray[np.float32]
 _EPS = 1e-6
@@ -38,7 +38,7 @@ def featurise(featurisers: Sequence[Featuriser], texts: Sequence[str]) -> Matrix
     blocks = [f(texts) for f in featurisers]
     if len(blocks) == 1:
         return blocks[0]
-    return sp.hstack([sp.csr_matrix(b) for b in blocks], format="csr", dtype=np.float32)
+    return side_by_side(blocks, len(texts))
 
 
 @dataclass(frozen=True, slots=True)
