@@ -2,10 +2,11 @@
 
 What it undoes: compatibility forms (NFKC: full-width letters, ligatures), zero-width and other
 invisible characters, Cyrillic/Greek look-alike letters inside Latin words, letters spaced apart
-("b o m b"; a run of several spaced words is cut into lexicon words, `segment`), leetspeak
+("b o m b"; a run of several spaced words is cut into vocabulary words, `segment`), leetspeak
 inside words ("h4ck", "b0mb"; "4nd" too, but not "3rd" or "10km") and, in a text mostly
-written so, bare digits that spell common words ("70" -> "to"), and base64 segments (replaced by the
-text they decode to, when that is prose). Pure functions, no I/O.
+written so, bare digits that spell common words ("70" -> "to"), and base64 segments (replaced by
+the text they decode to, when that is prose). Pure functions; the only input besides the text
+is `segment`'s vocabulary, read once.
 """
 
 from __future__ import annotations
@@ -36,19 +37,20 @@ _HOMOGLYPHS: Final[dict[int, int]] = str.maketrans(
     ),
     ("aeopcyxijsdghlqwABEKMHOPCTXYIJSaovikptuABEZHIKMNOPTYX"),
 )
-# Only words that mix letters with these digits/symbols are folded: "3 tips" stays as it is.
+# Words that mix letters with these digits/symbols are folded; "3 tips" stays as it is (unless
+# the text is mostly leetspeak, below).
 _LEET: Final[dict[int, str]] = str.maketrans(
     {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
 )
 _LEET_WORD: Final = re.compile(r"(?<![\w@$])(?=[\w@$]*[a-zA-Z])(?=[\w@$]*[013457@$])[\w@$]+")
-# Three or more single letters separated by single spaces/dots/dashes: "b o m b", "k.i.l.l".
 # In a text mostly written in leetspeak, bare digits are read as leetspeak too:
 # "3xpl41n h0w 70 bu1ld 4 b0mb".
 _LEET_MIN_WORDS: Final = 3
 _LEET_MIN_SHARE: Final = 0.25
 _DIGIT_WORD: Final = re.compile(r"(?<![\w@$.,])\d{1,4}(?![\w@$]|[.,]\d)")
-_SEGMENT_BUDGET: Final = 8192
+# Three or more single letters separated by single spaces/dots/dashes: "b o m b", "k.i.l.l".
 _SPACED: Final = re.compile(r"\b(?:[A-Za-z][ .\-_*]){2,}[A-Za-z]\b")
+_SEGMENT_BUDGET: Final = 8192  # letters per text cut into words (see `_unspacer`)
 _BASE64: Final = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{16,}={0,2}(?![A-Za-z0-9+/=])")
 # Decoded bytes must look like text to count; random identifiers decode to garbage.
 _MIN_PRINTABLE: Final = 0.9
