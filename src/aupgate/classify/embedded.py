@@ -8,12 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from aupgate.classify import artefact
+from aupgate.classify import artefact, segment
 from aupgate.classify.backend import check_text, classification
 from aupgate.classify.encoder import EncoderStage
 from aupgate.classify.model import Array, LinearModel
-from aupgate.classify.normalize import decode_base64_segments, normalize
-from aupgate.classify.segment import pieces
+from aupgate.classify.normalize import normalize_with_payloads
 from aupgate.classify.windows import windows
 from aupgate.decision import Classification, ClassifierIdentity
 
@@ -40,7 +39,7 @@ class EmbeddedClassifier:
     ) -> EmbeddedClassifier:
         """The artefact in `folder`; `second_stage=False` runs the linear model alone."""
         model, manifest, sha = artefact.load(folder)
-        pieces()  # normalisation's vocabulary: read now, not on the first letter-spaced text
+        segment.pieces()  # normalisation's vocabulary: read now, not on the first spaced text
         version = str(manifest.get("version", "?"))
         second = None
         if "second_stage" in manifest:
@@ -99,9 +98,10 @@ class EmbeddedClassifier:
 def _pieces(text: str) -> list[str]:
     """The windows of the normalised text, plus those of each base64 payload on its own: a
     hidden ask is also judged without the carrier's words around it ("decode this and …")."""
-    out = windows(normalize(text))
-    for payload in decode_base64_segments(text):
-        out += windows(normalize(payload))
+    normalized, payloads = normalize_with_payloads(text)
+    out = windows(normalized)
+    for payload in payloads:
+        out += windows(payload)
     return list(dict.fromkeys(out))
 
 

@@ -118,30 +118,39 @@ def decode_base64_segments(text: str) -> list[str]:
     return [p for m in _BASE64.finditer(text) if (p := _decode(m.group(0))) is not None]
 
 
-def _replace_base64(match: re.Match[str]) -> str:
-    plain = _decode(match.group(0))
-    return match.group(0) if plain is None else normalize(plain)
-
-
 def normalize(text: str) -> str:
     """The text a classifier should read: de-obfuscated, base64 prose decoded in place."""
+    return normalize_with_payloads(text)[0]
+
+
+def normalize_with_payloads(text: str) -> tuple[str, list[str]]:
+    """`normalize(text)`, and the base64 payloads it decoded, each normalised on its own."""
+    payloads: list[str] = []
+
+    def replace_base64(match: re.Match[str]) -> str:
+        plain = _decode(match.group(0))
+        if plain is None:
+            return match.group(0)
+        payloads.append(normalize(plain))
+        return payloads[-1]
+
+    folded_words = 0
+
+    def fold_leet(match: re.Match[str]) -> str:
+        nonlocal folded_words
+        folded = _fold_leet(match)
+        folded_words += folded != match.group(0)
+        return folded
+
     out = _CONTROL.sub(" ", _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)))
     # Decode before folding: folding would corrupt the base64 alphabet.
-    out = _BASE64.sub(_replace_base64, out)
-    out = _SPACED.sub(_unspacer(), out.translate(_HOMOGLYPHS))
-    folded = _LEET_WORD.sub(_fold_leet, out)
-    if _mostly_leet(out, folded):
-        # Written in leetspeak: bare digits that fold to common words are words too ("70" -> "to").
-        folded = _DIGIT_WORD.sub(_fold_digits, folded)
-    return folded
-
-
-def _mostly_leet(before: str, after: str) -> bool:
-    """Whether folding changed enough of the words to call the text leetspeak (a formula or
-    an identifier here and there in a long text does not)."""
-    words = before.split()
-    changed = sum(a != b for a, b in zip(words, after.split(), strict=True))
-    return changed >= _LEET_MIN_WORDS and changed >= _LEET_MIN_SHARE * len(words)
+    out = _BASE64.sub(replace_base64, out)
+    out = _LEET_WORD.sub(fold_leet, _SPACED.sub(_unspacer(), out.translate(_HOMOGLYPHS)))
+    # Mostly leetspeak (a formula or an identifier here and there in a long text is not):
+    # bare digits that fold to common words are words too ("70" -> "to").
+    if folded_words >= max(_LEET_MIN_WORDS, _LEET_MIN_SHARE * len(out.split())):
+        out = _DIGIT_WORD.sub(_fold_digits, out)
+    return out, payloads
 
 
 def _fold_digits(match: re.Match[str]) -> str:

@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 import math
 from functools import cache
-from pathlib import Path
 from typing import Final, NamedTuple
 
-_TOKENIZER: Final = Path(__file__).resolve().parent / "artefacts" / "tokenizer.json"
+from aupgate.classify.artefact import DEFAULT_DIR
+
+_TOKENIZER: Final = DEFAULT_DIR / "tokenizer.json"
 _FIRST_WORD: Final = "the"  # the vocabulary's words start here; before: characters, [unused]
 _ONE_LETTER_WORDS: Final = ("a", "i")
 _MAX_PIECE: Final = 24
