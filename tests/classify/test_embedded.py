@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aupgate.classify import artefact
+from aupgate.classify import artefact, segment
 from aupgate.classify.backend import MAX_CHARS, InputError
 from aupgate.classify.embedded import EmbeddedClassifier
 from aupgate.classify.encoder import MAX_WINDOWS
@@ -145,6 +145,20 @@ def test_the_second_stage_rescores_only_what_stage_one_is_unsure_of(
     assert in_band.any() and (~in_band).any()
     np.testing.assert_array_equal(both[~in_band], alone[~in_band])
     assert (np.abs(both[in_band] - alone[in_band]).max(axis=1) > 1e-3).all()
+
+
+def test_windows_mostly_not_in_english_stay_with_stage_one(
+    classifier: EmbeddedClassifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    second = classifier._second
+    assert second is not None
+    alone = EmbeddedClassifier.load(second_stage=False).score_matrix(MIXED)
+    lo, hi = second.band
+    in_band = [t for t, top in zip(MIXED, alone.max(axis=1), strict=True) if lo <= top <= hi]
+    assert in_band and all(second.reads(t) for t in in_band)
+    # The same texts, read as if none of their words were English: stage 1's scores stand.
+    monkeypatch.setattr(segment, "english_share", lambda text: 0.0)
+    np.testing.assert_array_equal(classifier.score_matrix(MIXED), alone)
 
 
 def test_the_second_stage_takes_a_bounded_number_of_windows_per_text(

@@ -21,7 +21,8 @@ BACKEND = "embedded"
 
 class EmbeddedClassifier:
     """Normalise, split into windows, score every window, take the max per category; where
-    the linear model's top score is uncertain, the second stage (if shipped) scores again."""
+    the linear model's top score is uncertain and the window is mostly English, the second
+    stage (if shipped) scores again."""
 
     def __init__(
         self,
@@ -72,7 +73,9 @@ class EmbeddedClassifier:
         per_window = self._model.scores(pieces)
         redo = np.zeros(0, np.int64)
         if self._second is not None:
-            redo = self._second.uncertain(per_window.max(axis=1), owner)
+            readable = np.array([self._second.reads(p) for p in pieces], dtype=bool)
+            top = np.where(readable, per_window.max(axis=1), -1.0)  # -1: never in the band
+            redo = self._second.uncertain(top, owner)
         return _Staged(self, len(texts), pieces, owner, per_window, redo)
 
     def classify_in_stages(self, text: str) -> Classification | Callable[[], Classification]:

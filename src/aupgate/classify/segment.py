@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from functools import cache
 from typing import Final, NamedTuple
 
@@ -64,6 +65,16 @@ def pieces() -> Pieces:
 def is_common_word(text: str, top: int = 5000) -> bool:
     """Whether `text` (any case) is one of the vocabulary's `top` most frequent whole words."""
     return pieces().ranks.get(text.lower(), top) < top
+
+
+_WORD: Final = re.compile(r"\w+")
+
+
+def english_share(text: str) -> float:
+    """The share of `text`'s words that are common English words (0.0 for no words): how much
+    of it a reader of English-only text, such as the MiniLM encoder, can follow."""
+    words = _WORD.findall(text)
+    return sum(is_common_word(w) for w in words) / len(words) if words else 0.0
 
 
 def split_words(letters: str) -> list[str] | None:
