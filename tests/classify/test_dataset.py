@@ -11,11 +11,12 @@ from aupgate.classify.dataset import (
     Example,
     WrittenDataError,
     deduplicate,
+    load_written,
     parse_written,
     split_of,
     with_splits,
 )
-from aupgate.classify.taxonomy import CATEGORIES, PROHIBITED
+from aupgate.classify.taxonomy import BENIGN, CATEGORIES, PROHIBITED
 
 
 def test_every_mapping_target_is_a_taxonomy_category() -> None:
@@ -95,3 +96,15 @@ def test_splits_are_deterministic_and_keep_pairs_together() -> None:
     shares = {s: sum(e.split == s for e in split) / len(split) for s in ("train", "dev", "test")}
     assert 0.55 < shares["train"] < 0.85 and shares["dev"] > 0.05 and shares["test"] > 0.05
     assert split_of("pair:1") == split_of("pair:1")
+
+
+def test_the_written_data_holds_whole_contrastive_pairs() -> None:
+    rows = load_written()
+    assert len({e.id for e in rows}) == len(rows), "ids are unique across files"
+    labels_by_pair: dict[str, set[str]] = {}
+    for e in rows:
+        labels_by_pair.setdefault(e.group, set()).add(e.label)
+    # Every prohibited use comes with its look-alike; some pairs hold look-alikes only.
+    assert all(BENIGN in labels for labels in labels_by_pair.values())
+    languages = {"en", "fr", "de", "es", "pt", "it", "ru", "uk", "zh", "ja", "ko", "ar", "fa"}
+    assert {e.lang for e in rows} <= languages
