@@ -147,7 +147,7 @@ def test_the_second_stage_rescores_only_what_stage_one_is_unsure_of(
     assert (np.abs(both[in_band] - alone[in_band]).max(axis=1) > 1e-3).all()
 
 
-def test_windows_mostly_not_in_english_stay_with_stage_one(
+def test_windows_the_encoder_cannot_read_stay_with_stage_one(
     classifier: EmbeddedClassifier, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     second = classifier._second

@@ -21,8 +21,8 @@ BACKEND = "embedded"
 
 class EmbeddedClassifier:
     """Normalise, split into windows, score every window, take the max per category; where
-    the linear model's top score is uncertain and the window is mostly English, the second
-    stage (if shipped) scores again."""
+    the linear model's top score is uncertain and the window is one the second stage can read
+    (enough common English words), the second stage (if shipped) scores again."""
 
     def __init__(
         self,

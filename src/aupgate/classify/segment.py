@@ -5,7 +5,8 @@ letters are joined, and so do one-letter words ("b u i l d a b o m b"). The piec
 the MiniLM WordPiece vocabulary that both classifier stages read (`artefacts/tokenizer.json`):
 whole words start a word, `##` pieces continue one ("jam" + "##ming"). Its entries are roughly
 in order of frequency, so a piece costs log(rank) plus a constant, as in Zipf-cost word
-segmentation, and the cheapest cover of the run wins.
+segmentation, and the cheapest cover of the run wins. The same ranks tell how much of a text
+is common English (`english_share`), which the encoder stage reads best.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ _ONE_LETTER_WORDS: Final = ("a", "i")
 _MAX_PIECE: Final = 24
 # A longer run is cut into chunks of this many letters first (a word may break at a cut).
 MAX_RUN: Final = 256
+_WORD: Final = re.compile(r"\w+")
 
 
 class Pieces(NamedTuple):
@@ -65,9 +67,6 @@ def pieces() -> Pieces:
 def is_common_word(text: str, top: int = 5000) -> bool:
     """Whether `text` (any case) is one of the vocabulary's `top` most frequent whole words."""
     return pieces().ranks.get(text.lower(), top) < top
-
-
-_WORD: Final = re.compile(r"\w+")
 
 
 def english_share(text: str) -> float:
