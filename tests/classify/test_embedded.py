@@ -169,7 +169,8 @@ def test_the_second_stage_takes_a_bounded_number_of_windows_per_text(
     lo, hi = second.band
     top = np.concatenate([np.linspace(lo, hi, 200), [hi + 0.01, lo / 2]]).astype(np.float32)
     owner = np.array([0] * 100 + [1] * 100 + [2, 2])
-    chosen = second.uncertain(top, owner)
+    pieces = ["plan the attack on the ridge"] * len(top)  # windows the encoder reads
+    chosen = second.uncertain(pieces, top, owner)
     per_text = np.bincount(owner[chosen], minlength=3)
     assert per_text.tolist() == [MAX_WINDOWS, MAX_WINDOWS, 0]
     # The most suspect windows of each text are the ones taken.

@@ -73,9 +73,7 @@ class EmbeddedClassifier:
         per_window = self._model.scores(pieces)
         redo = np.zeros(0, np.int64)
         if self._second is not None:
-            readable = np.array([self._second.reads(p) for p in pieces], dtype=bool)
-            top = np.where(readable, per_window.max(axis=1), -1.0)  # -1: never in the band
-            redo = self._second.uncertain(top, owner)
+            redo = self._second.uncertain(pieces, per_window.max(axis=1), owner)
         return _Staged(self, len(texts), pieces, owner, per_window, redo)
 
     def classify_in_stages(self, text: str) -> Classification | Callable[[], Classification]:

@@ -84,17 +84,17 @@ class EncoderStage:
         """Whether this stage can read `piece`: enough of its words are English."""
         return segment.english_share(piece) >= MIN_ENGLISH
 
-    def uncertain(self, top: Array, owner: np.ndarray) -> np.ndarray:
-        """The windows this stage scores again: those whose top stage-1 score is in the band,
-        at most `MAX_WINDOWS` per text (the most suspect), so that a long document costs a
-        bounded amount; `owner` is the text of each window."""
+    def uncertain(self, pieces: Sequence[str], top: Array, owner: np.ndarray) -> np.ndarray:
+        """The windows this stage scores again: those whose top stage-1 score is in the band
+        and which it `reads`, at most `MAX_WINDOWS` per text (the most suspect), so that a
+        long document costs a bounded amount; `owner` is the text of each window."""
         lo, hi = self.band
         candidates = np.flatnonzero((top >= lo) & (top <= hi))
         taken: dict[int, int] = {}
         chosen = []
         for i in candidates[np.argsort(-top[candidates], kind="stable")]:
             text = int(owner[i])
-            if taken.get(text, 0) < MAX_WINDOWS:
+            if taken.get(text, 0) < MAX_WINDOWS and self.reads(pieces[i]):
                 taken[text] = taken.get(text, 0) + 1
                 chosen.append(int(i))
         return np.array(sorted(chosen), np.int64)
