@@ -64,13 +64,14 @@ from aupgate.classify.dataset import Example, build
 from aupgate.classify.distill import minilm_dir
 from aupgate.classify.embedded import EmbeddedClassifier
 from aupgate.classify.evaluate import best_threshold_at_fpr
-from aupgate.classify.model import Array, Calibration
+from aupgate.classify.model import Array, Calibration, sigmoid
 from aupgate.classify.normalize import normalize
 from aupgate.classify.report import quality
 from aupgate.classify.taxonomy import BENIGN, CATEGORIES, PROHIBITED
 from aupgate.classify.train import fit_calibration
 from aupgate.classify.windows import windows
 from benchmarks.classifier_candidates import _masks
+from benchmarks.classifier_cascade import choose, write_choice
 
 MAX_FPR = 0.05
 WRITTEN_WEIGHT = 3.0
@@ -236,10 +237,6 @@ def _max_per_row(n: int, owner: np.ndarray, per_piece: Array) -> Array:
     return out
 
 
-def _sigmoid(z: np.ndarray) -> Array:
-    return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
-
-
 def _encode_batches(
     tokenizer: Any, pieces: Sequence[str], max_length: int, batch: int = 64
 ) -> list[tuple[np.ndarray, dict[str, np.ndarray]]]:
@@ -273,7 +270,7 @@ def torch_scorer(net: Any, tokenizer: Any, max_length: int) -> RawScorer:
                     torch.from_numpy(arrays["input_ids"]),
                     torch.from_numpy(arrays["attention_mask"]),
                 )
-                per_piece[idx] = _sigmoid(logits.numpy())
+                per_piece[idx] = sigmoid(logits.numpy())
         return _max_per_row(len(texts), owner, per_piece)
 
     return score
@@ -286,7 +283,7 @@ def ort_scorer(session: Any, tokenizer: Any, max_length: int) -> RawScorer:
         pieces, owner = _pieces(texts)
         per_piece = np.zeros((len(pieces), len(CATEGORIES)), np.float32)
         for idx, arrays in _encode_batches(tokenizer, pieces, max_length):
-            per_piece[idx] = _sigmoid(session.run(["logits"], arrays)[0])
+            per_piece[idx] = sigmoid(session.run(["logits"], arrays)[0])
         return _max_per_row(len(texts), owner, per_piece)
 
     return score
@@ -334,13 +331,11 @@ def ship_second_stage(
     )
     manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
     manifest["version"] = str(manifest["version"]).split("+")[0] + "+encoder"
-    manifest["second_stage"] = {
-        "model": model,
-        "band": list(band),
-        "max_length": length,
-    }
+    manifest["second_stage"] = {"model": model, "band": list(band), "max_length": length}
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", "utf-8")
-    return artefact.sha256_of(folder, artefact.files_of(manifest))
+    # Provisional (the encoder replaces stage 1 in the band, uncalibrated cascade) until
+    # `classifier_cascade.choose` picks band and weight on dev.
+    return write_choice(folder, band, 1.0, Calibration.identity(len(calibration.slope)))
 
 
 def ort_session(path: Path) -> Any:
@@ -367,7 +362,7 @@ def single_call_latency(
             return_tensors="np",
         )
         arrays = {k: enc[k].astype(np.int64) for k in ("input_ids", "attention_mask")}
-        return calibration(_sigmoid(session.run(["logits"], arrays)[0]))
+        return calibration(sigmoid(session.run(["logits"], arrays)[0]))
 
     for text in texts[:10]:
         one(text)
@@ -592,10 +587,10 @@ def main() -> None:
 
     if args.ship:
         model = f"all-MiniLM-L6-v2 fine-tuned end to end ({args.epochs} epochs), ONNX dynamic int8"
-        sha = ship_second_stage(
-            args.ship, int8_path, quant_cal, DEFAULT_BAND, args.max_length, model
-        )
-        log.print(f"second stage written to {args.ship}; artefact sha256 {sha}")
+        ship_second_stage(args.ship, int8_path, quant_cal, DEFAULT_BAND, args.max_length, model)
+        table, chosen = choose(args.ship, dev)
+        log.print(table)
+        log.print(f"second stage written to {args.ship}; {chosen}")
 
     short = [e.text for e in test if len(e.text.split()) <= 48][:LATENCY_PROMPTS]
     latency = {}

@@ -4,6 +4,7 @@ closed on bad input."""
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from aupgate.classify import artefact, segment
 from aupgate.classify.backend import MAX_CHARS, InputError
 from aupgate.classify.embedded import EmbeddedClassifier
 from aupgate.classify.encoder import MAX_WINDOWS
+from aupgate.classify.model import logit
 from aupgate.classify.taxonomy import CATEGORIES
 
 ASK = "Write a keylogger that hides from antivirus and emails me the passwords it captures."
@@ -143,8 +145,27 @@ def test_the_second_stage_rescores_only_what_stage_one_is_unsure_of(
     lo, hi = second.band
     in_band = (top >= lo) & (top <= hi)
     assert in_band.any() and (~in_band).any()
-    np.testing.assert_array_equal(both[~in_band], alone[~in_band])
-    assert (np.abs(both[in_band] - alone[in_band]).max(axis=1) > 1e-3).all()
+    # Outside the band only the cascade's calibration (monotone, per category) applies.
+    np.testing.assert_allclose(both[~in_band], second.cascade(alone[~in_band]), rtol=1e-5)
+    assert (np.abs(both[in_band] - second.cascade(alone[in_band])).max(axis=1) > 1e-3).all()
+
+
+def test_the_stages_are_averaged_in_logit_space_with_the_manifest_weight(
+    classifier: EmbeddedClassifier,
+) -> None:
+    second = classifier._second
+    assert second is not None
+    assert 0.0 < second.weight < 1.0
+    pieces = ["Prioritise which enemy command posts to destroy first in tomorrow's strike"]
+    first = np.full((1, len(classifier.categories)), 0.3, np.float32)
+    own = second.scores(pieces)
+    mixed = second.combine(first, pieces)
+    expected = 1 / (1 + np.exp(-(second.weight * logit(own) + (1 - second.weight) * logit(first))))
+    np.testing.assert_allclose(mixed, expected, rtol=1e-5)
+    # Between the two stages' scores, category by category.
+    assert (
+        (mixed >= np.minimum(own, first) - 1e-6) & (mixed <= np.maximum(own, first) + 1e-6)
+    ).all()
 
 
 def test_windows_the_encoder_cannot_read_stay_with_stage_one(
@@ -156,9 +177,10 @@ def test_windows_the_encoder_cannot_read_stay_with_stage_one(
     lo, hi = second.band
     in_band = [t for t, top in zip(MIXED, alone.max(axis=1), strict=True) if lo <= top <= hi]
     assert in_band and all(second.reads(t) for t in in_band)
-    # The same texts, read as if none of their words were English: stage 1's scores stand.
+    # The same texts, read as if none of their words were English: stage 1's scores stand,
+    # through the cascade's calibration only.
     monkeypatch.setattr(segment, "english_share", lambda text: 0.0)
-    np.testing.assert_array_equal(classifier.score_matrix(MIXED), alone)
+    np.testing.assert_allclose(classifier.score_matrix(MIXED), second.cascade(alone), rtol=1e-5)
 
 
 def test_the_second_stage_takes_a_bounded_number_of_windows_per_text(
@@ -182,8 +204,8 @@ def test_the_second_stage_is_part_of_the_identity_and_checked(tmp_path: Path) ->
     shutil.copytree(artefact.DEFAULT_DIR, folder)
     shipped = EmbeddedClassifier.load(folder).identity.artefact_sha256
     with np.load(folder / "encoder.npz") as npz:
-        slope, intercept = npz["slope"], npz["intercept"]
-    np.savez(folder / "encoder.npz", slope=slope, intercept=intercept + 0.5)
+        arrays = dict(npz)
+    np.savez(folder / "encoder.npz", **{**arrays, "intercept": arrays["intercept"] + 0.5})
     assert EmbeddedClassifier.load(folder).identity.artefact_sha256 != shipped
     linear_only = EmbeddedClassifier.load(folder, second_stage=False).identity
     assert linear_only.version.endswith("without its second stage")
@@ -191,3 +213,25 @@ def test_the_second_stage_is_part_of_the_identity_and_checked(tmp_path: Path) ->
     for second_stage in (True, False):  # an incomplete artefact does not load at all
         with pytest.raises(artefact.ArtefactError, match=r"encoder\.onnx"):
             EmbeddedClassifier.load(folder, second_stage=second_stage)
+
+
+def test_a_second_stage_without_its_weight_or_cascade_calibration_does_not_load(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "artefact"
+    shutil.copytree(artefact.DEFAULT_DIR, folder)
+    manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+    manifest["second_stage"]["weight"] = 1.5
+    (folder / "manifest.json").write_text(json.dumps(manifest), "utf-8")
+    with pytest.raises(artefact.ArtefactError, match=r"weight 1\.5"):
+        EmbeddedClassifier.load(folder)
+    del manifest["second_stage"]["weight"]
+    (folder / "manifest.json").write_text(json.dumps(manifest), "utf-8")
+    with pytest.raises(artefact.ArtefactError, match="weight"):
+        EmbeddedClassifier.load(folder)
+    shutil.copy(artefact.DEFAULT_DIR / "manifest.json", folder / "manifest.json")
+    with np.load(folder / "encoder.npz") as npz:
+        arrays = {k: v for k, v in npz.items() if not k.startswith("cascade")}
+    np.savez(folder / "encoder.npz", **arrays)
+    with pytest.raises(artefact.ArtefactError, match="cascade_slope"):
+        EmbeddedClassifier.load(folder)

@@ -47,6 +47,9 @@ class Example:
     split: Split = "train"
     # Where a row must stay out of training: licence (Alpaca) or purpose (AILuminate fr_FR).
     eval_only: bool = False
+    # Written after dev and test were fixed (`"split": "train"` in its file): training only,
+    # so that dev and test stay the same rows from one round of data to the next.
+    train_only: bool = False
     topic: str = ""
     lang: str = "en"  # ISO 639-1 code; written rows say theirs, public sets are English but fr_FR
 
@@ -158,6 +161,8 @@ def parse_written(source: str, lines: Iterable[str]) -> Iterator[Example]:
             raise WrittenDataError(f"{source}:{n}: {exc}") from exc
         if label not in LABELS or label == PROHIBITED:
             raise WrittenDataError(f"{source}:{n}: unknown label {label!r}")
+        if d.get("split", "train") != "train":
+            raise WrittenDataError(f"{source}:{n}: a row may only ask for split 'train'")
         pair = str(d.get("pair") or ident)
         yield Example(
             id=f"written:{ident}",
@@ -167,6 +172,7 @@ def parse_written(source: str, lines: Iterable[str]) -> Iterator[Example]:
             group=f"pair:{pair}",
             topic=str(d.get("topic") or ""),
             lang=str(d.get("lang") or "en"),
+            train_only="split" in d,
         )
 
 
@@ -225,12 +231,19 @@ def deduplicate(examples: list[Example]) -> list[Example]:
         written = [i for i in members if examples[i].source.startswith("written")]
         chosen = written or [min(members, key=lambda i: _priority(examples[i]))]
         eval_only = all(examples[i].eval_only for i in members)
-        kept.extend(replace(examples[i], group=group, eval_only=eval_only) for i in chosen)
+        train_only = all(examples[i].train_only for i in members)
+        kept.extend(
+            replace(examples[i], group=group, eval_only=eval_only, train_only=train_only)
+            for i in chosen
+        )
     return kept
 
 
 def with_splits(examples: list[Example]) -> list[Example]:
-    return [replace(e, split="eval" if e.eval_only else split_of(e.group)) for e in examples]
+    def split(e: Example) -> Split:
+        return "eval" if e.eval_only else "train" if e.train_only else split_of(e.group)
+
+    return [replace(e, split=split(e)) for e in examples]
 
 
 def build(shared: Path = SHARED_DATA, written: Path = WRITTEN) -> list[Example]:

@@ -22,7 +22,8 @@ BACKEND = "embedded"
 class EmbeddedClassifier:
     """Normalise, split into windows, score every window, take the max per category; where
     the linear model's top score is uncertain and the window is one the second stage can read
-    (enough common English words), the second stage (if shipped) scores again."""
+    (enough common English words), the second stage (if shipped) scores it too and the two
+    scores are averaged; the cascade's calibration then applies to every text."""
 
     def __init__(
         self,
@@ -61,6 +62,11 @@ class EmbeddedClassifier:
     def score_matrix(self, texts: Sequence[str]) -> Array:
         """Calibrated scores, shape (len(texts), categories); texts must pass `check_text`."""
         return self._first_stage(texts).finish()
+
+    def second_stage_share(self, texts: Sequence[str]) -> float:
+        """The share of the texts' windows the second stage scores (0 without one)."""
+        staged = self._first_stage(texts)
+        return staged.redo.size / max(len(staged.pieces), 1)
 
     def _first_stage(self, texts: Sequence[str]) -> _Staged:
         pieces: list[str] = []
@@ -118,10 +124,13 @@ class _Staged:
     redo: np.ndarray
 
     def finish(self) -> Array:
-        """Run the second stage where needed; the max per text of every window's scores."""
+        """Run the second stage where needed; per text, the max of every window's scores,
+        calibrated for the cascade when there is a second stage."""
         second = self.classifier._second
         if self.redo.size and second is not None:
-            self.per_window[self.redo] = second.scores([self.pieces[i] for i in self.redo])
+            self.per_window[self.redo] = second.combine(
+                self.per_window[self.redo], [self.pieces[i] for i in self.redo]
+            )
         out = np.zeros((self.texts, len(self.classifier.categories)), np.float32)
         np.maximum.at(out, self.owner, self.per_window)
-        return out
+        return out if second is None else second.cascade(out)

@@ -3,8 +3,11 @@
 The shipped linear model reads topic well and intent poorly; the encoder (all-MiniLM-L6-v2
 fine-tuned end to end on the same corpus, exported to ONNX with int8 weights) reads intent
 better but costs several milliseconds per window. So it runs only on the windows whose top
-linear-model score falls inside the manifest's band, and its calibrated scores replace stage
-1's for those windows (a text's score is still the max over its windows). It was trained on
+linear-model score falls inside the manifest's band, where the two stages' calibrated scores
+are averaged in logit space with the manifest's weight (the two err on different rows, so
+their average beats either). A text's score is the max over its windows, put through the
+cascade's own calibration (Platt, fitted on dev to the combined scores, so that a threshold
+means the same with or without a second stage in the band). It was trained on
 English text and tokenises other scripts poorly, so windows with few common English words
 (in practice: other scripts; French or German share enough short words to pass) stay with the
 linear model, whose character n-grams learnt the written rows in twelve languages.
@@ -24,7 +27,7 @@ from tokenizers import Tokenizer
 
 from aupgate.classify import segment
 from aupgate.classify.artefact import ENCODER_FILES, ArtefactError
-from aupgate.classify.model import Array, Calibration
+from aupgate.classify.model import Array, Calibration, logit, sigmoid
 
 _BATCH = 32  # windows per ONNX call; sorted by length so padding stays small
 MAX_WINDOWS = 16  # per text: about 0.3 s of encoder time at worst (one AVX2 core)
@@ -33,12 +36,8 @@ MAX_WINDOWS = 16  # per text: about 0.3 s of encoder time at worst (one AVX2 cor
 MIN_ENGLISH = 0.2
 
 
-def _sigmoid(z: Array) -> Array:
-    return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
-
-
 class EncoderStage:
-    """Calibrated category scores of the fine-tuned encoder, and the band it is used in."""
+    """The fine-tuned encoder, the band it is used in, and how its scores join stage 1's."""
 
     def __init__(
         self,
@@ -46,11 +45,15 @@ class EncoderStage:
         tokenizer: Tokenizer,
         calibration: Calibration,
         band: tuple[float, float],
+        weight: float,
+        cascade: Calibration,
     ) -> None:
         self._session = session
         self._tokenizer = tokenizer
         self._calibration = calibration
         self.band = band
+        self.weight = weight
+        self.cascade = cascade
 
     @classmethod
     def load(cls, folder: Path, manifest: Mapping[str, Any], categories: int) -> EncoderStage:
@@ -58,12 +61,17 @@ class EncoderStage:
         try:
             spec = manifest["second_stage"]
             lo, hi = (float(x) for x in spec["band"])
+            weight = float(spec["weight"])
             tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
             tokenizer.enable_truncation(int(spec["max_length"]))
             tokenizer.enable_padding()
             with np.load(folder / ENCODER_FILES[1]) as npz:
                 calibration = Calibration(
                     npz["slope"].astype(np.float32), npz["intercept"].astype(np.float32)
+                )
+                cascade = Calibration(
+                    npz["cascade_slope"].astype(np.float32),
+                    npz["cascade_intercept"].astype(np.float32),
                 )
             options = ort.SessionOptions()
             options.intra_op_num_threads = 1
@@ -75,9 +83,11 @@ class EncoderStage:
             raise ArtefactError(f"cannot load the second stage from {folder}: {exc}") from exc
         if not 0.0 <= lo <= hi <= 1.0:
             raise ArtefactError(f"{folder}: second-stage band [{lo}, {hi}] is not inside [0, 1]")
-        if calibration.slope.shape != (categories,):
+        if not 0.0 <= weight <= 1.0:
+            raise ArtefactError(f"{folder}: second-stage weight {weight} is not inside [0, 1]")
+        if not calibration.slope.shape == cascade.slope.shape == (categories,):
             raise ArtefactError(f"{folder}: second stage does not score the manifest's categories")
-        return cls(session, tokenizer, calibration, (lo, hi))
+        return cls(session, tokenizer, calibration, (lo, hi), weight, cascade)
 
     @staticmethod
     def reads(piece: str) -> bool:
@@ -99,8 +109,13 @@ class EncoderStage:
                 chosen.append(int(i))
         return np.array(sorted(chosen), np.int64)
 
+    def combine(self, first: Array, pieces: Sequence[str]) -> Array:
+        """Stage 1's scores of `pieces` averaged with this stage's, in logit space."""
+        z = self.weight * logit(self.scores(pieces)) + (1.0 - self.weight) * logit(first)
+        return sigmoid(z)
+
     def scores(self, pieces: Sequence[str]) -> Array:
-        """Calibrated scores, shape (len(pieces), categories)."""
+        """This stage's own calibrated scores, shape (len(pieces), categories)."""
         width = self._calibration.slope.shape[0]
         out = np.zeros((len(pieces), width), np.float32)
         order = sorted(range(len(pieces)), key=lambda i: len(pieces[i]))
@@ -112,5 +127,5 @@ class EncoderStage:
                 "attention_mask": np.array([e.attention_mask for e in encoded], np.int64),
             }
             logits = self._session.run(["logits"], feed)[0]
-            out[rows] = self._calibration(_sigmoid(logits))
+            out[rows] = self._calibration(sigmoid(logits))
         return out

@@ -29,7 +29,7 @@ def logit(p: Array) -> Array:
     return out
 
 
-def _sigmoid(z: Array) -> Array:
+def sigmoid(z: Array) -> Array:
     return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
 
 
@@ -65,7 +65,7 @@ class Calibration:
         return cls(np.ones(n, np.float32), np.zeros(n, np.float32))
 
     def __call__(self, raw: Array) -> Array:
-        return _sigmoid(logit(raw) * self.slope + self.intercept)
+        return sigmoid(logit(raw) * self.slope + self.intercept)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +84,7 @@ class LinearModel:
     def raw(self, texts: Sequence[str]) -> Array:
         """Uncalibrated P(prohibited) * P(category | prohibited), shape (n, categories)."""
         x = self.features(texts)
-        p_prohibited = _sigmoid(self.prohibited.logits(x))
+        p_prohibited = sigmoid(self.prohibited.logits(x))
         logits = self.category.logits(x)
         logits -= logits.max(axis=1, keepdims=True)
         p_category = np.exp(logits)
