@@ -27,9 +27,15 @@ thresholds from `aupgate.classify.evaluate.best_threshold_at_fpr`.
 - Operating points: 0.5 (the pack default); the threshold at which <= 5 % of dev's written
   benign look-alikes are flagged ("dev5%", as docs/classifier.md table 1); the one at which
   <= 5 % of dev's written military-topic look-alikes are flagged ("mil5%", the 2.1 target).
-- Two-stage: the shipped model scores every prompt; when its max score is inside [lo, hi] the
-  fine-tuned model's scores replace it. [0.2, 0.8] as proposed in the docs, and the band that
-  maximises dev F1 at 0.5 with <= 5 % dev written-look-alike FPR.
+- Two-stage (the run's own table): the shipped model scores every prompt; when its max score
+  is inside [lo, hi] the fine-tuned model's scores replace it, at text level. [0.2, 0.8] as
+  proposed in the docs, and the band that maximises dev F1 at 0.5 with <= 5 % dev
+  written-look-alike FPR. Kept for comparison with earlier runs; what ships is chosen by
+  `--ship` below.
+- `--ship FOLDER`: writes the int8 model and its dev calibration into the artefact folder, then
+  `benchmarks.classifier_cascade.choose` picks the band and the logit-average weight on dev and
+  fits the cascade's calibration, through the embedded backend itself (windows, the
+  reads-English rule).
 - Latency: the fine-tuned model exported to ONNX (fp32 and dynamic int8), ONNX Runtime on one
   thread, one call per prompt at 64 tokens (tokenisation included); int8 quality is measured
   too (its own dev calibration).

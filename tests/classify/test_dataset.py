@@ -67,6 +67,19 @@ def test_written_lines_are_parsed_and_bad_lines_named() -> None:
         list(parse_written("mil", ["{not json"]))
 
 
+def test_rows_written_for_training_only_never_reach_dev_or_test() -> None:
+    lines = [_written(id=f"x{i}", pair=f"p{i}", split="train") for i in range(60)]
+    rows = with_splits(deduplicate(list(parse_written("late", lines))))
+    assert len(rows) == 60 and {e.split for e in rows} == {"train"}
+    # The same pairs without the field spread over the three splits as usual.
+    plain = with_splits(
+        list(parse_written("late", [_written(id=f"x{i}", pair=f"p{i}") for i in range(60)]))
+    )
+    assert {e.split for e in plain} == {"train", "dev", "test"}
+    with pytest.raises(WrittenDataError, match="late:1: a row may only ask for split 'train'"):
+        list(parse_written("late", [_written(split="test")]))
+
+
 def _ex(i: str, text: str, source: str = "harmbench", group: str | None = None) -> Example:
     return Example(i, text, "violence", source, group or text)
 

@@ -119,6 +119,20 @@ def test_missing_artefact_is_a_precise_error(tmp_path: Path) -> None:
         EmbeddedClassifier.load(tmp_path)
 
 
+# Turns a chat user types all the time; none is in data/written/short-turns.jsonl (held out).
+SHORT_TURNS = [
+    "go ahead", "alright", "nice", "cool, thanks", "k", "yep", "sounds good", "what next?",
+    "another one", "wait", "hmm", "ok go", "👍", "merci", "weiter", "sí", "ok, and then?",
+    "huh?", "next one please", "ok thanks bye", "da", "はい", "好的", "네", "حسنا",
+]  # fmt: skip
+
+
+def test_short_conversational_turns_are_not_flagged(classifier: EmbeddedClassifier) -> None:
+    scores = classifier.score_matrix(SHORT_TURNS).max(axis=1)
+    flagged = {t: round(float(s), 2) for t, s in zip(SHORT_TURNS, scores, strict=True) if s >= 0.5}
+    assert not flagged
+
+
 # Varied prompts: some fall in the second stage's band (stage 1 unsure), some do not.
 MIXED = [
     ASK,
