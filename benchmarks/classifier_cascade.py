@@ -30,8 +30,8 @@ from aupgate.classify.dataset import Example, build
 from aupgate.classify.embedded import EmbeddedClassifier
 from aupgate.classify.model import Calibration
 from aupgate.classify.report import quality
+from aupgate.classify.taxonomy import CATEGORIES
 from aupgate.classify.train import fit_calibration
-from benchmarks.classifier_candidates import _masks
 
 BANDS = ((0.2, 0.8), (0.1, 0.9), (0.05, 0.95))
 WEIGHTS = (0.5, 0.6, 0.7, 1.0)
@@ -56,19 +56,15 @@ def write_choice(
 
 def measure(folder: Path, dev: Sequence[Example]) -> tuple[Calibration, dict[str, float]]:
     """The cascade calibration fitted on dev, and dev's numbers with it at 0.5."""
-    categories = EmbeddedClassifier.load(folder, second_stage=False).categories
-    texts = [e.text for e in dev]
     classifier = EmbeddedClassifier.load(folder)
+    texts = [e.text for e in dev]
     raw = classifier.score_matrix(texts)
-    cascade = fit_calibration(raw, [e.label for e in dev], categories)
-    scores = cascade(raw)
-    flags = scores.max(axis=1) >= 0.5
-    masks = _masks(dev)
-    q = quality(scores, dev, categories, 0.5)
+    cascade = fit_calibration(raw, [e.label for e in dev], classifier.categories)
+    q = quality(cascade(raw), dev, classifier.categories, 0.5)
     return cascade, {
         "f1": q["prohibited_vs_benign"]["f1"],
-        "written_fpr": float(flags[masks["written"]].mean()),
-        "military_fpr": float(flags[masks["military"]].mean()),
+        "written_fpr": q["benign_lookalike_fpr"]["written"]["fpr"],
+        "military_fpr": q["benign_lookalike_fpr"]["written-military-topic"]["fpr"],
         "recall_2_1": q["family_2_1_recall"]["recall"],
         "share": classifier.second_stage_share(texts),
     }
@@ -77,8 +73,7 @@ def measure(folder: Path, dev: Sequence[Example]) -> tuple[Calibration, dict[str
 def choose(folder: Path, dev: Sequence[Example]) -> tuple[Table, str]:
     """Try every candidate on dev, leave the rule's winner written in `folder`; returns the
     table of candidates and a line naming the choice and the artefact's new hash."""
-    n = len(EmbeddedClassifier.load(folder, second_stage=False).categories)
-    identity = Calibration.identity(n)
+    identity = Calibration.identity(len(CATEGORIES))
     table = Table(title=f"cascade candidates on dev (n={len(dev)}), calibrated, threshold 0.5")
     for column in ("band", "weight", "to encoder", "F1", "written FPR", "mil. FPR", "2.1 R"):
         table.add_column(column)

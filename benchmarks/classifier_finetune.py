@@ -337,10 +337,10 @@ def ship_second_stage(
     )
     manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
     manifest["version"] = str(manifest["version"]).split("+")[0] + "+encoder"
-    manifest["second_stage"] = {"model": model, "band": list(band), "max_length": length}
+    manifest["second_stage"] = {"model": model, "max_length": length}
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", "utf-8")
-    # Provisional (the encoder replaces stage 1 in the band, uncalibrated cascade) until
-    # `classifier_cascade.choose` picks band and weight on dev.
+    # Band, weight and cascade calibration: provisional (the encoder replaces stage 1 in the
+    # band, uncalibrated cascade) until `classifier_cascade.choose` picks them on dev.
     return write_choice(folder, band, 1.0, Calibration.identity(len(calibration.slope)))
 
 
