@@ -8,8 +8,10 @@ replaces stage 1's"), the shipped artefact is rewritten with that choice, loaded
 gateway loads it, run on dev, and the cascade's Platt calibration fitted on dev. The rule,
 fixed before any run: the best dev F1 at 0.5 among candidates whose dev written-look-alike and
 military-topic FPR are both <= 5 % and which send <= `MAX_SHARE` of dev's windows to the
-encoder (its cost); ties go to the cheaper one. The winner stays written in the folder, and
-the table of every candidate is printed. Test is never read.
+encoder (its cost); ties go to the cheaper one. Then, for the winner only, the rule for texts
+the encoder reads nothing of (`EncoderStage.join_unread`): "union" replaces "max" if it raises
+dev F1 with both FPRs still <= 5 %. The winner stays written in the folder, and the table of
+every candidate is printed. Test is never read.
 
 Needs an artefact with a second stage (`benchmarks/classifier_finetune.py --ship` writes one).
 """
@@ -40,11 +42,16 @@ MAX_SHARE = 0.5
 
 
 def write_choice(
-    folder: Path, band: tuple[float, float], weight: float, cascade: Calibration
+    folder: Path,
+    band: tuple[float, float],
+    weight: float,
+    cascade: Calibration,
+    unread: str = "max",
 ) -> str:
-    """Write band, weight and cascade calibration into the artefact; returns its hash."""
+    """Write band, weight, unread rule and cascade calibration into the artefact; returns its
+    hash."""
     manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
-    manifest["second_stage"].update(band=list(band), weight=weight)
+    manifest["second_stage"].update(band=list(band), weight=weight, unread=unread)
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", "utf-8")
     path = folder / artefact.ENCODER_FILES[1]
     with np.load(path) as npz:
@@ -54,13 +61,21 @@ def write_choice(
     return artefact.sha256_of(folder, artefact.files_of(manifest))
 
 
-def measure(folder: Path, dev: Sequence[Example]) -> tuple[Calibration, dict[str, float]]:
-    """The cascade calibration fitted on dev, and dev's numbers with it at 0.5."""
+def measure(
+    folder: Path, dev: Sequence[Example], fit: bool = True
+) -> tuple[Calibration, dict[str, float]]:
+    """The cascade calibration fitted on dev (the artefact's own with `fit=False`; then it is
+    scored exactly as written), and dev's numbers with it at 0.5."""
     classifier = EmbeddedClassifier.load(folder)
     texts = [e.text for e in dev]
-    raw = classifier.score_matrix(texts)
-    cascade = fit_calibration(raw, [e.label for e in dev], classifier.categories)
-    q = quality(cascade(raw), dev, classifier.categories, 0.5)
+    scores = classifier.score_matrix(texts)
+    second = classifier.second_stage
+    assert second is not None, f"{folder} has no second stage"
+    cascade = second.cascade
+    if fit:
+        cascade = fit_calibration(scores, [e.label for e in dev], classifier.categories)
+        scores = cascade(scores)
+    q = quality(scores, dev, classifier.categories, 0.5)
     return cascade, {
         "f1": q["prohibited_vs_benign"]["f1"],
         "written_fpr": q["benign_lookalike_fpr"]["written"]["fpr"],
@@ -68,6 +83,19 @@ def measure(folder: Path, dev: Sequence[Example]) -> tuple[Calibration, dict[str
         "recall_2_1": q["family_2_1_recall"]["recall"],
         "share": classifier.second_stage_share(texts),
     }
+
+
+def _add_row(table: Table, band: str, weight: float, m: dict[str, float], ok: bool) -> None:
+    table.add_row(
+        band,
+        f"{weight}",
+        f"{m['share']:.1%}",
+        f"{m['f1']:.3f}",
+        f"{m['written_fpr']:.3f}",
+        f"{m['military_fpr']:.3f}",
+        f"{m['recall_2_1']:.3f}",
+        style=None if ok else "dim",
+    )
 
 
 def choose(folder: Path, dev: Sequence[Example]) -> tuple[Table, str]:
@@ -86,20 +114,21 @@ def choose(folder: Path, dev: Sequence[Example]) -> tuple[Table, str]:
             key = (m["f1"] if ok else -1.0, -m["share"])
             if best is None or key > best[0]:
                 best = (key, band, weight, cascade)
-            table.add_row(
-                f"[{band[0]}, {band[1]}]",
-                f"{weight}",
-                f"{m['share']:.1%}",
-                f"{m['f1']:.3f}",
-                f"{m['written_fpr']:.3f}",
-                f"{m['military_fpr']:.3f}",
-                f"{m['recall_2_1']:.3f}",
-                style=None if ok else "dim",
-            )
+            _add_row(table, f"[{band[0]}, {band[1]}]", weight, m, ok)
     assert best is not None
-    _, band, weight, cascade = best
-    sha = write_choice(folder, band, weight, cascade)
-    return table, f"chosen: band {list(band)}, weight {weight}; artefact sha256 {sha}"
+    key, band, weight, cascade = best
+    # Then the rule for texts the encoder reads nothing of, on the winner only; it applies
+    # after the cascade's calibration (a sum of calibrated scores), so nothing is refitted.
+    write_choice(folder, band, weight, cascade, "union")
+    _, m = measure(folder, dev, fit=False)
+    ok = max(m["written_fpr"], m["military_fpr"]) <= MAX_FPR
+    _add_row(table, f"[{band[0]}, {band[1]}] + union", weight, m, ok)
+    unread = "union" if ok and m["f1"] > key[0] else "max"
+    sha = write_choice(folder, band, weight, cascade, unread)
+    return table, (
+        f"chosen: band {list(band)}, weight {weight}, unread texts {unread!r}; "
+        f"artefact sha256 {sha}"
+    )
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ closed on bad input."""
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import shutil
 import time
@@ -192,9 +193,36 @@ def test_windows_the_encoder_cannot_read_stay_with_stage_one(
     in_band = [t for t, top in zip(MIXED, alone.max(axis=1), strict=True) if lo <= top <= hi]
     assert in_band and all(second.reads(t) for t in in_band)
     # The same texts, read as if none of their words were English: stage 1's scores stand,
-    # through the cascade's calibration only.
+    # through the cascade's calibration, then the rule for unread texts.
     monkeypatch.setattr(segment, "english_share", lambda text: 0.0)
-    np.testing.assert_allclose(classifier.score_matrix(MIXED), second.cascade(alone), rtol=1e-5)
+    foreign = np.ones(len(MIXED), bool)  # all of them prose
+    np.testing.assert_allclose(
+        classifier.score_matrix(MIXED),
+        second.join_unread(second.cascade(alone), foreign),
+        rtol=1e-5,
+    )
+
+
+def test_foreign_texts_are_prose_the_encoder_reads_none_of(classifier: EmbeddedClassifier) -> None:
+    texts = ["规划干扰敌方防空雷达的方案和时间表", "x = np.zeros((3, 4))", "👍", ASK]
+    assert classifier._first_stage(texts).foreign.tolist() == [True, False, False, False]
+
+
+def test_the_union_rule_lifts_only_the_top_category_of_unread_texts(
+    classifier: EmbeddedClassifier,
+) -> None:
+    """Prose the encoder reads nothing of: its top category carries the sum of its scores."""
+    second = classifier._second
+    assert second is not None
+    scores = np.array([[0.3, 0.25, 0.1], [0.3, 0.25, 0.1], [0.7, 0.6, 0.2]], np.float32)
+    foreign = np.array([False, True, True])
+    union, plain = copy.copy(second), copy.copy(second)
+    union.unread, plain.unread = "union", "max"
+    joined, unchanged = union.join_unread(scores, foreign), plain.join_unread(scores, foreign)
+    np.testing.assert_allclose(joined[0], scores[0])  # read: as it was
+    np.testing.assert_allclose(joined[1], [0.65, 0.25, 0.1], rtol=1e-6)  # sum on the top one
+    np.testing.assert_allclose(joined[2], [1.0, 0.6, 0.2])  # capped at 1
+    np.testing.assert_allclose(unchanged, scores)
 
 
 def test_the_second_stage_takes_a_bounded_number_of_windows_per_text(
@@ -205,8 +233,8 @@ def test_the_second_stage_takes_a_bounded_number_of_windows_per_text(
     lo, hi = second.band
     top = np.concatenate([np.linspace(lo, hi, 200), [hi + 0.01, lo / 2]]).astype(np.float32)
     owner = np.array([0] * 100 + [1] * 100 + [2, 2])
-    pieces = ["plan the attack on the ridge"] * len(top)  # windows the encoder reads
-    chosen = second.uncertain(pieces, top, owner)
+    readable = np.ones(len(top), bool)
+    chosen = second.uncertain(readable, top, owner)
     per_text = np.bincount(owner[chosen], minlength=3)
     assert per_text.tolist() == [MAX_WINDOWS, MAX_WINDOWS, 0]
     # The most suspect windows of each text are the ones taken.
@@ -242,6 +270,10 @@ def test_a_second_stage_without_its_weight_or_cascade_calibration_does_not_load(
     del manifest["second_stage"]["weight"]
     (folder / "manifest.json").write_text(json.dumps(manifest), "utf-8")
     with pytest.raises(artefact.ArtefactError, match="weight"):
+        EmbeddedClassifier.load(folder)
+    manifest["second_stage"].update(weight=0.5, unread="sum")
+    (folder / "manifest.json").write_text(json.dumps(manifest), "utf-8")
+    with pytest.raises(artefact.ArtefactError, match="unread texts 'sum'"):
         EmbeddedClassifier.load(folder)
     shutil.copy(artefact.DEFAULT_DIR / "manifest.json", folder / "manifest.json")
     with np.load(folder / "encoder.npz") as npz:

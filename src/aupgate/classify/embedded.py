@@ -56,6 +56,10 @@ class EmbeddedClassifier:
         return self._identity
 
     @property
+    def second_stage(self) -> EncoderStage | None:
+        return self._second
+
+    @property
     def categories(self) -> tuple[str, ...]:
         return self._model.categories
 
@@ -78,9 +82,17 @@ class EmbeddedClassifier:
         owner = np.array(owners, np.int64)
         per_window = self._model.scores(pieces)
         redo = np.zeros(0, np.int64)
+        foreign = np.zeros(len(texts), bool)
         if self._second is not None:
-            redo = self._second.uncertain(pieces, per_window.max(axis=1), owner)
-        return _Staged(self, len(texts), pieces, owner, per_window, redo)
+            readable = np.array([self._second.reads(p) for p in pieces], bool)
+            redo = self._second.uncertain(readable, per_window.max(axis=1), owner)
+            foreign[:] = True
+            foreign[owner[readable]] = False
+            for t in np.flatnonzero(foreign):  # prose it cannot read, not code or emoji
+                foreign[t] = segment.is_prose(
+                    " ".join(pieces[i] for i in np.flatnonzero(owner == t))
+                )
+        return _Staged(self, len(texts), pieces, owner, per_window, redo, foreign)
 
     def classify_in_stages(self, text: str) -> Classification | Callable[[], Classification]:
         """The linear model's answer if it is sure of every window; otherwise what is left
@@ -122,6 +134,7 @@ class _Staged:
     owner: np.ndarray
     per_window: Array
     redo: np.ndarray
+    foreign: np.ndarray  # per text: prose of which the second stage reads no window
 
     def finish(self) -> Array:
         """Run the second stage where needed; per text, the max of every window's scores,
@@ -133,4 +146,4 @@ class _Staged:
             )
         out = np.zeros((self.texts, len(self.classifier.categories)), np.float32)
         np.maximum.at(out, self.owner, self.per_window)
-        return out if second is None else second.cascade(out)
+        return out if second is None else second.join_unread(second.cascade(out), self.foreign)

@@ -34,6 +34,9 @@ MAX_WINDOWS = 16  # per text: about 0.3 s of encoder time at worst (one AVX2 cor
 # Below this share of common English words a window is not sent to the encoder (chosen on
 # dev, 2026-11-29: 2.1 recall in other languages 0.49 -> 0.56, English and FPR unchanged).
 MIN_ENGLISH = 0.2
+# How prose none of whose windows the encoder reads is scored: "max" (as any other text) or
+# "union" (its top category carries the sum of its category scores; see `join_unread`).
+UNREAD_RULES = ("max", "union")
 
 
 class EncoderStage:
@@ -47,6 +50,7 @@ class EncoderStage:
         band: tuple[float, float],
         weight: float,
         cascade: Calibration,
+        unread: str = "max",
     ) -> None:
         self._session = session
         self._tokenizer = tokenizer
@@ -54,6 +58,7 @@ class EncoderStage:
         self.band = band
         self.weight = weight
         self.cascade = cascade
+        self.unread = unread
 
     @classmethod
     def load(cls, folder: Path, manifest: Mapping[str, Any], categories: int) -> EncoderStage:
@@ -62,6 +67,7 @@ class EncoderStage:
             spec = manifest["second_stage"]
             lo, hi = (float(x) for x in spec["band"])
             weight = float(spec["weight"])
+            unread = str(spec.get("unread", "max"))
             tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
             tokenizer.enable_truncation(int(spec["max_length"]))
             tokenizer.enable_padding()
@@ -85,29 +91,45 @@ class EncoderStage:
             raise ArtefactError(f"{folder}: second-stage band [{lo}, {hi}] is not inside [0, 1]")
         if not 0.0 <= weight <= 1.0:
             raise ArtefactError(f"{folder}: second-stage weight {weight} is not inside [0, 1]")
+        if unread not in UNREAD_RULES:
+            raise ArtefactError(f"{folder}: unknown rule for unread texts {unread!r}")
         if not calibration.slope.shape == cascade.slope.shape == (categories,):
             raise ArtefactError(f"{folder}: second stage does not score the manifest's categories")
-        return cls(session, tokenizer, calibration, (lo, hi), weight, cascade)
+        return cls(session, tokenizer, calibration, (lo, hi), weight, cascade, unread)
 
     @staticmethod
     def reads(piece: str) -> bool:
         """Whether this stage can read `piece`: enough of its words are English."""
         return segment.english_share(piece) >= MIN_ENGLISH
 
-    def uncertain(self, pieces: Sequence[str], top: Array, owner: np.ndarray) -> np.ndarray:
+    def uncertain(self, readable: np.ndarray, top: Array, owner: np.ndarray) -> np.ndarray:
         """The windows this stage scores again: those whose top stage-1 score is in the band
-        and which it `reads`, at most `MAX_WINDOWS` per text (the most suspect), so that a
-        long document costs a bounded amount; `owner` is the text of each window."""
+        and which it reads (`readable`, per window), at most `MAX_WINDOWS` per text (the most
+        suspect), so that a long document costs a bounded amount; `owner` is the text of each
+        window."""
         lo, hi = self.band
-        candidates = np.flatnonzero((top >= lo) & (top <= hi))
+        candidates = np.flatnonzero((top >= lo) & (top <= hi) & readable)
         taken: dict[int, int] = {}
         chosen = []
         for i in candidates[np.argsort(-top[candidates], kind="stable")]:
             text = int(owner[i])
-            if taken.get(text, 0) < MAX_WINDOWS and self.reads(pieces[i]):
+            if taken.get(text, 0) < MAX_WINDOWS:
                 taken[text] = taken.get(text, 0) + 1
                 chosen.append(int(i))
         return np.array(sorted(chosen), np.int64)
+
+    def join_unread(self, per_text: Array, foreign: np.ndarray) -> Array:
+        """Calibrated per-text scores with the unread rule applied to the `foreign` texts
+        (prose of which this stage reads no window). Under "union", their top category
+        carries the sum of their category scores (capped at 1), an upper bound of P(some
+        category applies): the linear model alone, on a language it reads poorly, spreads one
+        ask over several neighbouring categories, none of which then reaches the threshold."""
+        if self.unread == "max" or not foreign.any():
+            return per_text
+        out = per_text.copy()
+        rows = np.flatnonzero(foreign)
+        out[rows, per_text[rows].argmax(axis=1)] = np.minimum(per_text[rows].sum(axis=1), 1.0)
+        return out
 
     def combine(self, first: Array, pieces: Sequence[str]) -> Array:
         """Stage 1's scores of `pieces` averaged with this stage's, in logit space."""

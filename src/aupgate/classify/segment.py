@@ -69,6 +69,20 @@ def is_common_word(text: str, top: int = 5000) -> bool:
     return pieces().ranks.get(text.lower(), top) < top
 
 
+# Prose, as opposed to code, numbers or emoji: this many letters, this share of what is visible.
+MIN_PROSE_LETTERS: Final = 12
+MIN_PROSE_SHARE: Final = 0.6
+
+
+def is_prose(text: str) -> bool:
+    """Whether `text` reads as words of some language (any script) rather than as code,
+    numbers or symbols: at least `MIN_PROSE_LETTERS` letters, making up at least
+    `MIN_PROSE_SHARE` of its visible characters."""
+    letters = sum(map(str.isalpha, text))
+    visible = len(text) - sum(map(str.isspace, text))
+    return letters >= MIN_PROSE_LETTERS and letters >= MIN_PROSE_SHARE * visible
+
+
 def english_share(text: str) -> float:
     """The share of `text`'s words that are common English words (0.0 for no words): how much
     of it a reader of English-only text, such as the MiniLM encoder, can follow."""
