@@ -81,3 +81,15 @@ def test_eval_rejects_unknown_labels(app: typer.Typer, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["classify", "eval", str(path)])
     assert result.exit_code == 2
     assert "unknown label 'warfare'" in result.output
+
+
+@pytest.mark.slow  # scores the whole dev split to choose the threshold
+def test_eval_can_take_its_threshold_from_dev(app: typer.Typer, tmp_path: Path) -> None:
+    path = tmp_path / "eval.jsonl"
+    path.write_text(json.dumps({"text": ASK, "label": "malicious-code"}) + "\n")
+    args = ["classify", "eval", str(path), "--no-latency", "--dev-fpr", "0.05"]
+    report = json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout)
+    assert report["chosen_on_dev_at_written_fpr"] == 0.05
+    assert 0.0 < report["threshold"] < 0.5  # calibrated: 5 % look-alike FPR lies below 0.5
+    printed = CliRunner().invoke(app, args).output
+    assert f"threshold {report['threshold']:.3f}, chosen on dev: at most 5.0%" in printed

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from aupgate.classify.dataset import Example
+from aupgate.classify.evalset import threshold_on_dev
 from aupgate.classify.evaluate import (
     PRF,
     best_threshold_at_fpr,
@@ -74,3 +75,20 @@ def test_quality_splits_2_1_recall_by_language() -> None:
     }
     english_only = quality(scores[:2], rows[:2], CATS, 0.5)
     assert english_only["family_2_1_recall_by_language"] == {"en": {"recall": 0.5, "n": 2}}
+
+
+def test_the_dev_threshold_flags_at_most_the_share_of_written_lookalikes_asked_for() -> None:
+    scores = {"w1": 0.1, "w2": 0.3, "w3": 0.6, "w4": 0.7, "public": 0.9, "ask": 0.8}
+    dev = [Example(t, t, "benign", "written/nuclear", t) for t in ("w1", "w2", "w3", "w4")]
+    dev += [Example("public", "public", "benign", "alpaca", "p")]  # not a written look-alike
+    dev += [Example("ask", "ask", "nuclear", "written/nuclear", "a")]
+
+    def score(texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), 3), np.float32)
+        out[:, 1] = [scores[t] for t in texts]
+        return out
+
+    threshold = threshold_on_dev(score, dev, 0.25)
+    assert 0.6 < threshold <= 0.7  # one of the four written look-alikes (w4) reaches it
+    assert threshold_on_dev(score, dev, 0.0) > 0.7
+    assert threshold_on_dev(score, dev, 1.0) == 0.0

@@ -12,8 +12,9 @@ import numpy as np
 from aupgate.classify.backend import Classifier
 from aupgate.classify.dataset import Example, build
 from aupgate.classify.embedded import EmbeddedClassifier
+from aupgate.classify.evaluate import best_threshold_at_fpr
 from aupgate.classify.model import Array
-from aupgate.classify.report import build_report
+from aupgate.classify.report import build_report, written_lookalikes
 from aupgate.classify.taxonomy import CATEGORIES, LABELS
 from aupgate.errors import InvalidInputError
 
@@ -56,12 +57,24 @@ def read_labelled(path: Path) -> list[Example]:
     return out
 
 
+def threshold_on_dev(score: Any, dev: Sequence[Example], max_fpr: float) -> float:
+    """The lowest threshold at which at most `max_fpr` of dev's written look-alikes are
+    flagged: an operating point chosen without reading test."""
+    scores = score([e.text for e in dev])
+    return best_threshold_at_fpr(scores, [e.label for e in dev], written_lookalikes(dev), max_fpr)
+
+
 def load_eval(
-    dataset: str, classifier: Classifier, threshold: float, latency: bool
+    dataset: str,
+    classifier: Classifier,
+    threshold: float,
+    latency: bool,
+    dev_fpr: float | None = None,
 ) -> dict[str, Any]:
+    """The report on `dataset` at `threshold`, or, with `dev_fpr`, at `threshold_on_dev`."""
     score = scorer(classifier)
+    corpus = build() if dataset in ("dev", "test") or dev_fpr is not None else []
     if dataset in ("dev", "test"):
-        corpus = build()
         rows = [e for e in corpus if e.split == dataset]
         extra = {
             "ailuminate-fr": [e for e in corpus if e.source == "ailuminate-fr"],
@@ -75,8 +88,12 @@ def load_eval(
                 f"dataset must be dev, test or a JSONL file; not found: {dataset}"
             )
         rows, extra, obfuscate_from = read_labelled(path), {}, []
+    chosen: dict[str, float] = {}
+    if dev_fpr is not None:
+        threshold = threshold_on_dev(score, [e for e in corpus if e.split == "dev"], dev_fpr)
+        chosen = {"chosen_on_dev_at_written_fpr": dev_fpr}
     short = [e.text for e in rows if len(e.text.split()) <= LATENCY_MAX_WORDS][:LATENCY_PROMPTS]
     report = build_report(
         score, CATEGORIES, rows, extra, obfuscate_from, threshold, short if latency else ()
     )
-    return {"dataset": dataset, "classifier": classifier.identity.to_json(), **report}
+    return {"dataset": dataset, "classifier": classifier.identity.to_json(), **chosen, **report}

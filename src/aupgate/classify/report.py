@@ -35,6 +35,11 @@ MILITARY_FILES: Final = (
 )
 
 
+def written_lookalikes(rows: Sequence[Example]) -> np.ndarray:
+    """The benign rows we wrote as look-alikes of prohibited uses."""
+    return np.array([e.label == BENIGN and e.source.startswith("written") for e in rows], bool)
+
+
 def _prf(p: PRF) -> dict[str, float]:
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(p).items()}
 

@@ -202,6 +202,14 @@ def eval_command(
     as_json: bool = JSON_OPTION,
     threshold: float = THRESHOLD,
     latency: bool = typer.Option(True, "--latency/--no-latency", help="Also time the backend."),
+    dev_fpr: float | None = typer.Option(
+        None,
+        "--dev-fpr",
+        min=0.0,
+        max=1.0,
+        help="Choose the threshold on dev instead: the lowest at which at most this share of "
+        "dev's written benign look-alikes is flagged (overrides --threshold).",
+    ),
     backend: str = BACKEND,
     guard_url: str | None = GUARD_URL,
     guard_model: str = GUARD_MODEL,
@@ -211,7 +219,7 @@ def eval_command(
     from aupgate.classify.evalset import load_eval
 
     classifier = _backend(ctx, backend, guard_url, guard_model, guard_version)
-    report = load_eval(dataset, classifier, threshold, latency)
+    report = load_eval(dataset, classifier, threshold, latency, dev_fpr)
     if as_json:
         print_json(report)
         return
@@ -219,6 +227,13 @@ def eval_command(
 
 
 def _print_report(report: dict[str, Any]) -> None:
+    how = ""
+    if "chosen_on_dev_at_written_fpr" in report:
+        how = (
+            f", chosen on dev: at most {report['chosen_on_dev_at_written_fpr']:.1%} of its "
+            "written look-alikes flagged"
+        )
+    console.print(f"threshold {report['threshold']:.3f}{how}")
     for name, part in report.items():
         if not isinstance(part, dict) or "prohibited_vs_benign" not in part:
             continue
