@@ -17,6 +17,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import random
 import time
+from pathlib import Path
 
 import numpy as np
 from rich.console import Console
@@ -46,18 +47,43 @@ def text_of_tokens(tokenizer: Tokenizer, n: int, rng: random.Random) -> str:
     return " ".join(words)
 
 
-def variants() -> dict[str, EmbeddedClassifier]:
-    """The linear model alone, the shipped cascade, and the cascade with every window sent to
-    the second stage (the worst case: what an adversary who keeps stage 1 unsure pays)."""
-    folder = artefact.DEFAULT_DIR
+def every_window(folder: Path) -> EmbeddedClassifier:
+    """The artefact's cascade with every window sent to the second stage (the worst case:
+    what an adversary who keeps stage 1 unsure pays)."""
     model, manifest, _ = artefact.load(folder)
-    shipped = EmbeddedClassifier.load()
-    out = {"linear only": EmbeddedClassifier.load(second_stage=False), "shipped": shipped}
-    if "second_stage" in manifest:
-        spec = {**manifest["second_stage"], "band": [0.0, 1.0]}
-        every = EncoderStage.load(folder, {**manifest, "second_stage": spec}, len(model.categories))
-        out["every window in stage 2"] = EmbeddedClassifier(model, shipped.identity, every)
+    spec = {**manifest["second_stage"], "band": [0.0, 1.0]}
+    stage = EncoderStage.load(folder, {**manifest, "second_stage": spec}, len(model.categories))
+    return EmbeddedClassifier(model, EmbeddedClassifier.load(folder).identity, stage)
+
+
+def variants() -> dict[str, EmbeddedClassifier]:
+    """The linear model alone, the shipped cascade, and `every_window`."""
+    out = {
+        "linear only": EmbeddedClassifier.load(second_stage=False),
+        "shipped": EmbeddedClassifier.load(),
+    }
+    if "second_stage" in artefact.load(artefact.DEFAULT_DIR)[1]:
+        out["every window in stage 2"] = every_window(artefact.DEFAULT_DIR)
     return out
+
+
+def single_calls(classifier: EmbeddedClassifier, texts: list[str], calls: int) -> list[float]:
+    """Milliseconds of `calls` one-text calls, cycling through `texts` (after a warm-up)."""
+    classifier.score_matrix(texts[:2])
+    times = []
+    for i in range(calls):
+        start = time.perf_counter()
+        classifier.score_matrix([texts[i % len(texts)]])
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def batched_rate(classifier: EmbeddedClassifier, texts: list[str], batch: int = 256) -> float:
+    """Texts per second, `batch` per call."""
+    start = time.perf_counter()
+    for i in range(0, len(texts), batch):
+        classifier.score_matrix(texts[i : i + batch])
+    return len(texts) / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -80,21 +106,11 @@ def main() -> None:
         calls = 200 if n <= 256 else 40 if n <= 1024 else 15
         cells = []
         for classifier in classifiers.values():
-            classifier.score_matrix(texts[:2])
-            times = []
-            for i in range(calls):
-                start = time.perf_counter()
-                classifier.score_matrix([texts[i % len(texts)]])
-                times.append((time.perf_counter() - start) * 1000)
+            times = single_calls(classifier, texts, calls)
             cells.append(f"{np.percentile(times, 50):.2f} / {np.percentile(times, 99):.2f}")
         table.add_row(str(n), *cells, str(calls))
     short = [text_of_tokens(tokenizer, rng.randint(8, 64), rng) for _ in range(2048)]
-    rates = []
-    for name, classifier in classifiers.items():
-        start = time.perf_counter()
-        for i in range(0, len(short), 256):
-            classifier.score_matrix(short[i : i + 256])
-        rates.append(f"{name} {len(short) / (time.perf_counter() - start):.0f}")
+    rates = [f"{name} {batched_rate(c, short):.0f}" for name, c in classifiers.items()]
     console = Console()
     console.print(table)
     console.print(f"batched prompts/s (256 per call, 8-64 tokens): {', '.join(rates)}")

@@ -39,7 +39,6 @@ import json
 import random
 import shutil
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,14 +49,12 @@ from tokenizers import Tokenizer
 
 from aupgate.classify import artefact
 from aupgate.classify.dataset import Example, build
-from aupgate.classify.embedded import EmbeddedClassifier
-from aupgate.classify.encoder import EncoderStage
 from aupgate.classify.model import Calibration
 from aupgate.classify.taxonomy import CATEGORIES
 from aupgate.classify.train import fit_calibration
 from benchmarks.classifier_cascade import MAX_FPR, choose, measure, write_choice
 from benchmarks.classifier_finetune import ort_scorer, ort_session, ship_second_stage
-from benchmarks.classifier_latency import text_of_tokens
+from benchmarks.classifier_latency import batched_rate, every_window, single_calls, text_of_tokens
 
 SLOWER_ALLOWED = 1.10
 LATENCY_CALLS = 300
@@ -107,31 +104,18 @@ def encoder_calibration(path: Path, length: int, dev: list[Example]) -> Calibrat
 
 def timings(folder: Path) -> dict[str, float]:
     """Every window to the encoder: one 64-token prompt per call, and batched prompts/s."""
-    model, manifest, _ = artefact.load(folder)
-    spec = {**manifest["second_stage"], "band": [0.0, 1.0]}
-    stage = EncoderStage.load(folder, {**manifest, "second_stage": spec}, len(model.categories))
-    classifier = EmbeddedClassifier.load(folder)
-    every = EmbeddedClassifier(model, classifier.identity, stage)
+    every = every_window(folder)
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
     tokenizer.no_padding()
     tokenizer.no_truncation()
     rng = random.Random(0)
     texts = [text_of_tokens(tokenizer, 64, rng) for _ in range(10)]
-    every.score_matrix(texts[:2])
-    times = []
-    for i in range(LATENCY_CALLS):
-        start = time.perf_counter()
-        every.score_matrix([texts[i % len(texts)]])
-        times.append((time.perf_counter() - start) * 1000)
+    times = single_calls(every, texts, LATENCY_CALLS)
     short = [text_of_tokens(tokenizer, rng.randint(8, 64), rng) for _ in range(1024)]
-    start = time.perf_counter()
-    for i in range(0, len(short), 256):
-        every.score_matrix(short[i : i + 256])
-    rate = len(short) / (time.perf_counter() - start)
     return {
         "p50": float(np.percentile(times, 50)),
         "p99": float(np.percentile(times, 99)),
-        "rate": rate,
+        "rate": batched_rate(every, short),
     }
 
 
