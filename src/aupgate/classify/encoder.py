@@ -10,9 +10,11 @@ cascade's own calibration (Platt, fitted on dev to the combined scores, so that 
 means the same with or without a second stage in the band). It was trained on
 English text and tokenises other scripts poorly, so windows with few common English words
 (in practice: other scripts; French or German share enough short words to pass) stay with the
-linear model, whose character n-grams learnt the written rows in twelve languages.
-Built by `benchmarks/classifier_finetune.py --ship` (docs/classifier.md); run with ONNX
-Runtime on one thread, so that it takes one core of the gateway's, not all of them.
+linear model, whose character n-grams learnt the written rows in twelve languages; for prose
+of which no window is read, the manifest's `unread` rule then says how the text's categories
+join (`join_unread`). Built by `benchmarks/classifier_finetune.py --ship` and
+`benchmarks/classifier_quantize.py --ship` (docs/classifier.md); run with ONNX Runtime on one
+thread, so that it takes one core of the gateway's, not all of them.
 """
 
 from __future__ import annotations
