@@ -37,8 +37,7 @@ from aupgate.classify.evaluate import (
 from aupgate.classify.features import Featuriser, NgramFeatures, StaticFeatures
 from aupgate.classify.model import Array, LinearModel
 from aupgate.classify.normalize import normalize
-from aupgate.classify.report import MILITARY_FILES
-from aupgate.classify.taxonomy import BENIGN
+from aupgate.classify.report import military_lookalikes, written_lookalikes
 from aupgate.classify.train import fit
 from aupgate.classify.windows import windows
 
@@ -100,12 +99,7 @@ def _score(model: LinearModel, texts: Sequence[str]) -> Array:
 
 
 def _masks(rows: Sequence[Example]) -> dict[str, np.ndarray]:
-    src = np.array([e.source for e in rows]).astype(str)
-    benign = np.array([e.label == BENIGN for e in rows])
-    return {
-        "written": benign & np.char.startswith(src, "written"),
-        "military": benign & np.isin(src, MILITARY_FILES),
-    }
+    return {"written": written_lookalikes(rows), "military": military_lookalikes(rows)}
 
 
 def row(

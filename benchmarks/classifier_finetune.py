@@ -327,6 +327,7 @@ def ship_second_stage(
     band: tuple[float, float],
     length: int,
     model: str,
+    weight: float = 1.0,
 ) -> str:
     """Add the model as the embedded backend's second stage; returns the artefact's hash."""
     shutil.copyfile(onnx_path, folder / artefact.ENCODER_FILES[0])
@@ -339,9 +340,9 @@ def ship_second_stage(
     manifest["version"] = str(manifest["version"]).split("+")[0] + "+encoder"
     manifest["second_stage"] = {"model": model, "max_length": length}
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", "utf-8")
-    # Band, weight and cascade calibration: provisional (the encoder replaces stage 1 in the
-    # band, uncalibrated cascade) until `classifier_cascade.choose` picks them on dev.
-    return write_choice(folder, band, 1.0, Calibration.identity(len(calibration.slope)))
+    # Band, weight and cascade calibration: provisional (by default the encoder replaces stage
+    # 1 in the band, uncalibrated cascade) until `classifier_cascade.choose` picks them on dev.
+    return write_choice(folder, band, weight, Calibration.identity(len(calibration.slope)))
 
 
 def ort_session(path: Path) -> Any:

@@ -233,8 +233,7 @@ def test_the_second_stage_takes_a_bounded_number_of_windows_per_text(
     lo, hi = second.band
     top = np.concatenate([np.linspace(lo, hi, 200), [hi + 0.01, lo / 2]]).astype(np.float32)
     owner = np.array([0] * 100 + [1] * 100 + [2, 2])
-    readable = np.ones(len(top), bool)
-    chosen = second.uncertain(readable, top, owner)
+    chosen = second.uncertain(lambda i: True, top, owner)  # windows the encoder reads
     per_text = np.bincount(owner[chosen], minlength=3)
     assert per_text.tolist() == [MAX_WINDOWS, MAX_WINDOWS, 0]
     # The most suspect windows of each text are the ones taken.

@@ -75,23 +75,38 @@ class EmbeddedClassifier:
     def _first_stage(self, texts: Sequence[str]) -> _Staged:
         pieces: list[str] = []
         owners: list[int] = []
+        spans: list[tuple[int, int]] = []  # per text: its windows' slice of `pieces`
         for i, text in enumerate(texts):
+            start = len(pieces)
             for piece in _pieces(check_text(text)):
                 pieces.append(piece)
                 owners.append(i)
+            spans.append((start, len(pieces)))
         owner = np.array(owners, np.int64)
         per_window = self._model.scores(pieces)
         redo = np.zeros(0, np.int64)
         foreign = np.zeros(len(texts), bool)
-        if self._second is not None:
-            readable = np.array([self._second.reads(p) for p in pieces], bool)
-            redo = self._second.uncertain(readable, per_window.max(axis=1), owner)
-            foreign[:] = True
-            foreign[owner[readable]] = False
-            for t in np.flatnonzero(foreign):  # prose it cannot read, not code or emoji
-                foreign[t] = segment.is_prose(
-                    " ".join(pieces[i] for i in np.flatnonzero(owner == t))
-                )
+        second = self._second
+        if second is not None:
+            # Whether the encoder reads a window is asked only where it matters (band
+            # candidates; a text's windows until one is read), and at most once per window.
+            readable: dict[int, bool] = {}
+
+            def reads(i: int) -> bool:
+                if i not in readable:
+                    readable[i] = second.reads(pieces[i])
+                return readable[i]
+
+            redo = second.uncertain(reads, per_window.max(axis=1), owner)
+            # Prose of which it reads no window (not code or emoji): the unread rule's texts.
+            foreign = np.array(
+                [
+                    not any(reads(i) for i in range(a, b))
+                    and segment.is_prose(" ".join(pieces[a:b]))
+                    for a, b in spans
+                ],
+                bool,
+            )
         return _Staged(self, len(texts), pieces, owner, per_window, redo, foreign)
 
     def classify_in_stages(self, text: str) -> Classification | Callable[[], Classification]:

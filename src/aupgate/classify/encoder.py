@@ -19,7 +19,7 @@ thread, so that it takes one core of the gateway's, not all of them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -104,18 +104,18 @@ class EncoderStage:
         """Whether this stage can read `piece`: enough of its words are English."""
         return segment.english_share(piece) >= MIN_ENGLISH
 
-    def uncertain(self, readable: np.ndarray, top: Array, owner: np.ndarray) -> np.ndarray:
+    def uncertain(self, reads: Callable[[int], bool], top: Array, owner: np.ndarray) -> np.ndarray:
         """The windows this stage scores again: those whose top stage-1 score is in the band
-        and which it reads (`readable`, per window), at most `MAX_WINDOWS` per text (the most
+        and which it reads (`reads(i)` for window i), at most `MAX_WINDOWS` per text (the most
         suspect), so that a long document costs a bounded amount; `owner` is the text of each
         window."""
         lo, hi = self.band
-        candidates = np.flatnonzero((top >= lo) & (top <= hi) & readable)
+        candidates = np.flatnonzero((top >= lo) & (top <= hi))
         taken: dict[int, int] = {}
         chosen = []
         for i in candidates[np.argsort(-top[candidates], kind="stable")]:
             text = int(owner[i])
-            if taken.get(text, 0) < MAX_WINDOWS:
+            if taken.get(text, 0) < MAX_WINDOWS and reads(int(i)):
                 taken[text] = taken.get(text, 0) + 1
                 chosen.append(int(i))
         return np.array(sorted(chosen), np.int64)

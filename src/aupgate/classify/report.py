@@ -40,6 +40,11 @@ def written_lookalikes(rows: Sequence[Example]) -> np.ndarray:
     return np.array([e.label == BENIGN and e.source.startswith("written") for e in rows], bool)
 
 
+def military_lookalikes(rows: Sequence[Example]) -> np.ndarray:
+    """The written look-alikes on military, nuclear, espionage and export-control topics."""
+    return np.array([e.label == BENIGN and e.source in MILITARY_FILES for e in rows], bool)
+
+
 def _prf(p: PRF) -> dict[str, float]:
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(p).items()}
 
@@ -57,7 +62,7 @@ def quality(
         mask = benign & np.char.startswith(sources.astype(str), group)
         if mask.any():
             lookalike[group] = {"fpr": round(float(flags[mask].mean()), 4), "n": int(mask.sum())}
-    military = benign & np.isin(sources, MILITARY_FILES)
+    military = military_lookalikes(rows)
     if military.any():
         lookalike["written-military-topic"] = {
             "fpr": round(float(flags[military].mean()), 4),
